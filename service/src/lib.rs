@@ -1,0 +1,3 @@
+//! twofa: a fault-tolerant web login with TOTP two-factor authentication.
+
+pub mod probe;
