@@ -84,3 +84,67 @@ pub fn output(cmd: &mut Command) -> Result<String> {
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
+
+/// True once Ctrl-C (SIGINT) or SIGTERM has arrived. The first call installs
+/// the handler; long-running commands (demo, pg, bench) poll this instead of
+/// dying mid-step, so they can stop their servers in order. Children that
+/// must not see the terminal's SIGINT are started with `process_group(0)`.
+pub fn interrupted() -> bool {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Once;
+    static FLAG: AtomicBool = AtomicBool::new(false);
+    static INSTALL: Once = Once::new();
+    INSTALL.call_once(|| {
+        let installed = ctrlc::set_handler(|| {
+            if FLAG.swap(true, Ordering::SeqCst) {
+                eprintln!("\nxtask: second interrupt, exiting at once");
+                std::process::exit(130);
+            }
+            eprintln!("\nxtask: interrupted, stopping…");
+        });
+        if let Err(err) = installed {
+            eprintln!("xtask: could not watch for Ctrl-C: {err}");
+        }
+    });
+    FLAG.load(Ordering::SeqCst)
+}
+
+/// A TCP port on 127.0.0.1 that was free a moment ago (the kernel picked it).
+pub fn free_local_port() -> Result<u16> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")
+        .context("could not bind 127.0.0.1:0 to find a free port")?;
+    Ok(listener.local_addr()?.port())
+}
+
+/// Polls `ready` every 50 ms until it returns true, `timeout` passes (error
+/// naming `what`), or the user interrupts.
+pub fn wait_until(
+    what: &str,
+    timeout: std::time::Duration,
+    mut ready: impl FnMut() -> bool,
+) -> Result<()> {
+    let start = Instant::now();
+    loop {
+        if ready() {
+            return Ok(());
+        }
+        if interrupted() {
+            bail!("interrupted while waiting for {what}");
+        }
+        if start.elapsed() > timeout {
+            bail!(
+                "{what} did not happen within {:.0} s",
+                timeout.as_secs_f64()
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// Whether a process with this pid exists (signal 0 probes without sending).
+pub fn pid_alive(pid: i32) -> bool {
+    // SAFETY: kill with signal 0 only checks for existence and permission.
+    pid > 0
+        && (unsafe { libc::kill(pid, 0) } == 0
+            || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM))
+}
