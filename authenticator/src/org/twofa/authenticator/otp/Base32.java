@@ -1,0 +1,92 @@
+package org.twofa.authenticator.otp;
+
+import java.io.ByteArrayOutputStream;
+
+/**
+ * RFC 4648 base32, as used for TOTP secrets. Decoding forgives what people and
+ * services commonly do to secrets: lower case, spaces (the groups of four
+ * twofa shows), hyphens, and missing padding. It refuses anything else,
+ * including a length that cannot come from whole bytes.
+ */
+public final class Base32 {
+    private static final String ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+
+    private Base32() {}
+
+    /** Thrown for text that is not base32; the message says what is wrong. */
+    public static final class InvalidBase32Exception extends Exception {
+        private static final long serialVersionUID = 1L;
+
+        InvalidBase32Exception(String message) {
+            super(message);
+        }
+    }
+
+    public static byte[] decode(String text) throws InvalidBase32Exception {
+        StringBuilder clean = new StringBuilder(text.length());
+        for (int i = 0; i < text.length(); i++) {
+            char c = text.charAt(i);
+            if (c == ' ' || c == '-' || c == '\t' || c == '\n' || c == '\r') {
+                continue;
+            }
+            clean.append(c);
+        }
+        // Padding may be present (whole groups of 8) or absent; it may only end the text.
+        int end = clean.length();
+        while (end > 0 && clean.charAt(end - 1) == '=') {
+            end--;
+        }
+        int padding = clean.length() - end;
+        if (padding > 0 && clean.length() % 8 != 0) {
+            throw new InvalidBase32Exception("base32 padding '=' must fill the last group of 8 characters");
+        }
+        if (padding > 6) {
+            throw new InvalidBase32Exception("base32 has too much '=' padding");
+        }
+        int rem = end % 8;
+        if (rem == 1 || rem == 3 || rem == 6) {
+            throw new InvalidBase32Exception(
+                    "base32 length " + end + " is impossible (it does not end on a whole byte)");
+        }
+        ByteArrayOutputStream out = new ByteArrayOutputStream(end * 5 / 8);
+        int buffer = 0;
+        int bits = 0;
+        for (int i = 0; i < end; i++) {
+            char c = Character.toUpperCase(clean.charAt(i));
+            int value = ALPHABET.indexOf(c);
+            if (value < 0 || c > 127) {
+                throw new InvalidBase32Exception(
+                        "'" + clean.charAt(i) + "' at position " + (i + 1) + " is not a base32 character (A-Z, 2-7)");
+            }
+            buffer = (buffer << 5) | value;
+            bits += 5;
+            if (bits >= 8) {
+                bits -= 8;
+                out.write((buffer >> bits) & 0xff);
+            }
+        }
+        if ((buffer & ((1 << bits) - 1)) != 0) {
+            throw new InvalidBase32Exception("base32 ends with non-zero unused bits");
+        }
+        return out.toByteArray();
+    }
+
+    /** Upper case, unpadded: the form otpauth links carry. */
+    public static String encode(byte[] data) {
+        StringBuilder out = new StringBuilder((data.length * 8 + 4) / 5);
+        int buffer = 0;
+        int bits = 0;
+        for (byte b : data) {
+            buffer = (buffer << 8) | (b & 0xff);
+            bits += 8;
+            while (bits >= 5) {
+                bits -= 5;
+                out.append(ALPHABET.charAt((buffer >> bits) & 31));
+            }
+        }
+        if (bits > 0) {
+            out.append(ALPHABET.charAt((buffer << (5 - bits)) & 31));
+        }
+        return out.toString();
+    }
+}

@@ -1,0 +1,208 @@
+package org.twofa.authenticator.vault;
+
+import java.nio.ByteBuffer;
+import java.nio.charset.CharacterCodingException;
+import java.nio.charset.CodingErrorAction;
+import java.nio.charset.StandardCharsets;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import org.twofa.authenticator.otp.Algorithm;
+import org.twofa.authenticator.otp.Base32;
+import org.twofa.authenticator.otp.Totp;
+
+/**
+ * The vault's plaintext serialisation, documented in
+ * {@code authenticator/docs/vault.md}: magic {@code 2FAV}, a 16-bit format
+ * version, the JSON length, the JSON, and a SHA-256 of everything before it.
+ * The app encrypts the result with {@link VaultCipher}.
+ */
+public final class VaultCodec {
+    /** The format this code writes and the newest it reads. */
+    public static final int FORMAT_VERSION = 1;
+
+    static final byte[] MAGIC = {'2', 'F', 'A', 'V'};
+    private static final int HEADER = 4 + 2 + 4;
+    private static final int DIGEST = 32;
+    /** A sanity limit: thousands of accounts fit in far less. */
+    private static final int MAX_JSON = 4 * 1024 * 1024;
+
+    private VaultCodec() {}
+
+    public static byte[] encode(Vault vault) {
+        List<Object> accounts = new ArrayList<Object>();
+        for (Account a : vault.accounts()) {
+            accounts.add(accountToJson(a));
+        }
+        Map<String, Object> root = new LinkedHashMap<String, Object>();
+        root.put("accounts", accounts);
+        return envelope(FORMAT_VERSION, Json.write(root).getBytes(StandardCharsets.UTF_8));
+    }
+
+    public static Vault decode(byte[] data) throws VaultFormatException {
+        if (data.length < MAGIC.length + 2) {
+            throw new VaultFormatException("the vault is truncated (" + data.length + " bytes)");
+        }
+        for (int i = 0; i < MAGIC.length; i++) {
+            if (data[i] != MAGIC[i]) {
+                throw new VaultFormatException("not a twofa vault (wrong magic bytes)");
+            }
+        }
+        ByteBuffer in = ByteBuffer.wrap(data);
+        in.position(MAGIC.length);
+        int version = in.getShort() & 0xffff;
+        // The version comes before the checksum: a newer format may checksum differently.
+        if (version > FORMAT_VERSION) {
+            throw new NewerVaultException(version);
+        }
+        if (version < 1) {
+            throw new VaultFormatException("vault format version " + version + " does not exist");
+        }
+        if (data.length < HEADER + DIGEST) {
+            throw new VaultFormatException("the vault is truncated (" + data.length + " bytes)");
+        }
+        long length = in.getInt() & 0xffffffffL;
+        if (length > MAX_JSON || length != data.length - HEADER - DIGEST) {
+            throw new VaultFormatException("the vault is corrupted: it says " + length + " bytes of data but holds "
+                    + (data.length - HEADER - DIGEST));
+        }
+        byte[] expected = sha256(data, 0, data.length - DIGEST);
+        byte[] actual = new byte[DIGEST];
+        System.arraycopy(data, data.length - DIGEST, actual, 0, DIGEST);
+        if (!MessageDigest.isEqual(expected, actual)) {
+            throw new VaultFormatException("the vault is corrupted: its checksum does not match");
+        }
+        String json;
+        try {
+            json = StandardCharsets.UTF_8.newDecoder()
+                    .onMalformedInput(CodingErrorAction.REPORT)
+                    .onUnmappableCharacter(CodingErrorAction.REPORT)
+                    .decode(ByteBuffer.wrap(data, HEADER, (int) length))
+                    .toString();
+        } catch (CharacterCodingException e) {
+            throw new VaultFormatException("the vault is corrupted: its data is not UTF-8", e);
+        }
+        Object root;
+        try {
+            root = Json.parse(json);
+        } catch (Json.ParseException e) {
+            throw new VaultFormatException("the vault is corrupted: " + e.getMessage(), e);
+        }
+        Vault vault = new Vault();
+        Map<?, ?> rootMap = asMap(root, "the vault");
+        for (Object item : asList(rootMap.get("accounts"), "accounts")) {
+            Account account = accountFromJson(asMap(item, "an account"));
+            if (vault.find(account.id()) != null) {
+                throw new VaultFormatException("the vault holds two accounts with id " + account.id());
+            }
+            vault.add(account);
+        }
+        return vault;
+    }
+
+    /** Header + JSON + checksum; package-private so tests can forge other versions. */
+    static byte[] envelope(int version, byte[] json) {
+        ByteBuffer out = ByteBuffer.allocate(HEADER + json.length + DIGEST);
+        out.put(MAGIC);
+        out.putShort((short) version);
+        out.putInt(json.length);
+        out.put(json);
+        out.put(sha256(out.array(), 0, HEADER + json.length));
+        return out.array();
+    }
+
+    private static Map<String, Object> accountToJson(Account a) {
+        Map<String, Object> m = new LinkedHashMap<String, Object>();
+        m.put("kind", a.kind());
+        m.put("id", a.id());
+        m.put("issuer", a.issuer());
+        m.put("name", a.name());
+        if (a instanceof TotpAccount) {
+            Totp t = ((TotpAccount) a).totp();
+            m.put("secret", Base32.encode(t.secret()));
+            m.put("algorithm", t.algorithm().name());
+            m.put("digits", Long.valueOf(t.digits()));
+            m.put("period", Long.valueOf(t.period()));
+        } else {
+            throw new IllegalArgumentException("no serialisation for account kind " + a.kind());
+        }
+        return m;
+    }
+
+    private static Account accountFromJson(Map<?, ?> m) throws VaultFormatException {
+        String kind = string(m, "kind");
+        String id = string(m, "id");
+        String issuer = string(m, "issuer");
+        String name = string(m, "name");
+        if (id.isEmpty()) {
+            throw new VaultFormatException("the vault is corrupted: an account has an empty id");
+        }
+        if (TotpAccount.KIND.equals(kind)) {
+            byte[] secret;
+            try {
+                secret = Base32.decode(string(m, "secret"));
+            } catch (Base32.InvalidBase32Exception e) {
+                throw new VaultFormatException("the vault is corrupted: a secret is not base32", e);
+            }
+            Algorithm algorithm = Algorithm.fromName(string(m, "algorithm"));
+            if (algorithm == null) {
+                throw new VaultFormatException("the vault is corrupted: unknown algorithm " + string(m, "algorithm"));
+            }
+            try {
+                Totp totp = new Totp(secret, algorithm, (int) number(m, "digits"), (int) number(m, "period"));
+                return new TotpAccount(id, issuer, name, totp);
+            } catch (IllegalArgumentException e) {
+                throw new VaultFormatException("the vault is corrupted: " + e.getMessage(), e);
+            }
+        }
+        throw new VaultFormatException("the vault holds an account of kind '" + kind
+                + "' that this version of the app does not know; update the app");
+    }
+
+    private static Map<?, ?> asMap(Object o, String what) throws VaultFormatException {
+        if (!(o instanceof Map)) {
+            throw new VaultFormatException("the vault is corrupted: " + what + " is not an object");
+        }
+        return (Map<?, ?>) o;
+    }
+
+    private static List<?> asList(Object o, String what) throws VaultFormatException {
+        if (!(o instanceof List)) {
+            throw new VaultFormatException("the vault is corrupted: " + what + " is not a list");
+        }
+        return (List<?>) o;
+    }
+
+    private static String string(Map<?, ?> m, String key) throws VaultFormatException {
+        Object v = m.get(key);
+        if (!(v instanceof String)) {
+            throw new VaultFormatException("the vault is corrupted: \"" + key + "\" is missing or not text");
+        }
+        return (String) v;
+    }
+
+    private static long number(Map<?, ?> m, String key) throws VaultFormatException {
+        Object v = m.get(key);
+        if (!(v instanceof Long)) {
+            throw new VaultFormatException("the vault is corrupted: \"" + key + "\" is missing or not a number");
+        }
+        long n = (Long) v;
+        if (n < Integer.MIN_VALUE || n > Integer.MAX_VALUE) {
+            throw new VaultFormatException("the vault is corrupted: \"" + key + "\" is out of range");
+        }
+        return n;
+    }
+
+    private static byte[] sha256(byte[] data, int offset, int length) {
+        try {
+            MessageDigest md = MessageDigest.getInstance("SHA-256");
+            md.update(data, offset, length);
+            return md.digest();
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException("SHA-256 is not available", e);
+        }
+    }
+}
