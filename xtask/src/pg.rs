@@ -14,7 +14,6 @@ use crate::{deps, util};
 use anyhow::{bail, Context, Result};
 use std::ffi::CString;
 use std::fs;
-use std::io::Read;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -138,7 +137,7 @@ impl Cluster {
             dir,
             bin,
             port: 0,
-            password: random_hex(16)?,
+            password: util::random_hex(16)?,
             as_postgres,
             running: false,
             keep: false,
@@ -186,21 +185,12 @@ impl Cluster {
         )
     }
 
-    pub fn port(&self) -> u16 {
-        self.port
-    }
-
     pub fn dir(&self) -> &Path {
         &self.dir
     }
 
     pub fn log_path(&self) -> PathBuf {
         self.dir.join("postgres.log")
-    }
-
-    /// The directory holding psql, pgbench… of the same version.
-    pub fn bin_dir(&self) -> &Path {
-        &self.bin
     }
 
     /// The major version, read from the binary's folder (`.../15/bin`).
@@ -487,12 +477,6 @@ fn make_reachable_for_postgres(dir: &Path) -> Result<()> {
         );
     }
     Ok(())
-}
-
-fn random_hex(bytes: usize) -> Result<String> {
-    let mut buf = vec![0u8; bytes];
-    fs::File::open("/dev/urandom")?.read_exact(&mut buf)?;
-    Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 fn tail(text: &str, lines: usize) -> String {
