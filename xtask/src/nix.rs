@@ -1,13 +1,591 @@
-//! `cargo xtask nix`: placeholder until its issue lands.
+//! `cargo xtask nix`: checks the Nix side of the project without nixpkgs.
+//!
+//! This machine cannot build the flake (no nixpkgs, no binary cache), so the
+//! checks are the ones that run anywhere: every `.nix` file parses
+//! (`nix-instantiate --parse`), has no dead code (`deadnix --fail`) and is
+//! formatted as alejandra formats it; the pure part of the flake (topology,
+//! scenarios and the values derived from them) evaluates with
+//! `nix-instantiate --eval --strict --json` to exactly what Rust's `toml`
+//! crate reads from the same files; `flake.lock` pins the reviewed nixpkgs;
+//! the VM tests' Python driver passes mypy and pyflakes the way the NixOS
+//! test framework runs them, and accepts every scenario file.
+//! `cargo xtask test` calls [`ci`].
 
-use anyhow::{bail, Result};
+use crate::{deps, util};
+use anyhow::{bail, ensure, Context, Result};
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::process::Command;
 
 #[derive(clap::Args)]
 pub struct Args {
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-    rest: Vec<String>,
+    /// Rewrite badly formatted .nix files in place instead of failing.
+    #[arg(long)]
+    fix: bool,
 }
 
 pub fn run(args: Args) -> Result<()> {
-    bail!("cargo xtask nix is not written yet ({:?})", args.rest)
+    check(args.fix)
+}
+
+/// The Nix checks of `cargo xtask test`.
+pub fn ci() -> Result<()> {
+    check(false)
+}
+
+/// The nixpkgs revision reviewed for this project (shared/reference/nixos.md):
+/// every module option was checked against it. Moving the pin means
+/// re-checking the options, so the CI refuses a silent `nix flake update`.
+const PIN_REV: &str = "8fd9daa3db09ced9700431c5b7ad0e8ba199b575";
+const PIN_NAR_HASH: &str = "sha256-Ti+ZBvW6yrWWAg2szExVTwCd4qOJ3KlVr1tFHfyfi8Q=";
+const PIN_LAST_MODIFIED: u64 = 1778430510;
+const PIN_REF: &str = "nixos-25.11";
+
+/// deadnix from crates.io, built once into target/tools.
+const DEADNIX_VERSION: &str = "1.3.1";
+/// The linters the NixOS test framework runs on a test script.
+const PY_TOOLS: &[&str] = &["mypy==1.18.2", "pyflakes==3.4.0"];
+
+fn check(fix: bool) -> Result<()> {
+    let root = util::root();
+    let files = nix_files(&root)?;
+    ensure!(
+        !files.is_empty(),
+        "no .nix files found under {}",
+        root.display()
+    );
+    deps::ensure(
+        "the Nix checks",
+        &[deps::pkg("nix-bin", "/usr/bin/nix-instantiate")],
+    )?;
+
+    parse_all(&root, &files)?;
+    deadnix(&files)?;
+    formatting(&root, &files, fix)?;
+    flake_lock(&root)?;
+    pure_evaluation(&root)?;
+    python_driver(&root)?;
+    eprintln!("nix: {} files checked, all good", files.len());
+    Ok(())
+}
+
+/// Every tracked-looking .nix file: skips build output and hidden folders.
+fn nix_files(root: &Path) -> Result<Vec<PathBuf>> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+        for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+            let entry = entry?;
+            let path = entry.path();
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if entry.file_type()?.is_dir() {
+                if name.starts_with('.')
+                    || name == "target"
+                    || name == "build"
+                    || name == "node_modules"
+                {
+                    continue;
+                }
+                walk(&path, out)?;
+            } else if name.ends_with(".nix") {
+                out.push(path);
+            }
+        }
+        Ok(())
+    }
+    let mut out = Vec::new();
+    walk(root, &mut out)?;
+    out.sort();
+    Ok(out)
+}
+
+fn rel(root: &Path, path: &Path) -> String {
+    path.strip_prefix(root)
+        .unwrap_or(path)
+        .display()
+        .to_string()
+}
+
+/// `nix-instantiate --parse`: the reference parser, one file at a time so an
+/// error names its file.
+fn parse_all(root: &Path, files: &[PathBuf]) -> Result<()> {
+    let _t = util::step(&format!("nix-instantiate --parse on {} files", files.len()));
+    for file in files {
+        let out = Command::new("nix-instantiate")
+            .arg("--parse")
+            .arg(file)
+            .output()
+            .context("could not run nix-instantiate (Debian package nix-bin)")?;
+        if !out.status.success() {
+            bail!(
+                "{} does not parse:\n{}",
+                rel(root, file),
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+    }
+    Ok(())
+}
+
+fn deadnix(files: &[PathBuf]) -> Result<()> {
+    let tools = util::target_dir().join("tools");
+    let bin = tools.join("bin/deadnix");
+    let version_ok = bin.exists()
+        && util::output(Command::new(&bin).arg("--version"))
+            .map(|v| v.contains(DEADNIX_VERSION))
+            .unwrap_or(false);
+    if !version_ok {
+        let _t = util::step(&format!(
+            "building deadnix {DEADNIX_VERSION} from crates.io into {} (once, about 2 minutes)",
+            tools.display()
+        ));
+        util::run(
+            Command::new("cargo")
+                .args([
+                    "install",
+                    "--locked",
+                    "deadnix",
+                    "--version",
+                    DEADNIX_VERSION,
+                    "--root",
+                ])
+                .arg(&tools),
+        )
+        .context(
+            "building deadnix failed; check access to crates.io, then rerun `cargo xtask nix`",
+        )?;
+    }
+    let _t = util::step("deadnix --fail");
+    let out = Command::new(&bin)
+        .arg("--fail")
+        .args(files)
+        .output()
+        .with_context(|| format!("could not run {}", bin.display()))?;
+    if !out.status.success() {
+        bail!(
+            "deadnix found unused bindings (remove them, or prefix an unused lambda argument with _):\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(())
+}
+
+/// alejandra (the flake's `formatter`), called as a library.
+fn formatting(root: &Path, files: &[PathBuf], fix: bool) -> Result<()> {
+    let _t = util::step("alejandra formatting check");
+    let mut unformatted = Vec::new();
+    for file in files {
+        let before = std::fs::read_to_string(file)?;
+        let (status, after) = alejandra::format::in_memory(rel(root, file), before);
+        match status {
+            alejandra::format::Status::Error(e) => {
+                bail!("alejandra cannot parse {}: {e}", rel(root, file))
+            }
+            alejandra::format::Status::Changed(false) => {}
+            alejandra::format::Status::Changed(true) => {
+                if fix {
+                    std::fs::write(file, after)?;
+                    eprintln!("    formatted {}", rel(root, file));
+                } else {
+                    unformatted.push(rel(root, file));
+                }
+            }
+        }
+    }
+    if !unformatted.is_empty() {
+        bail!(
+            "not formatted as alejandra formats them: {}\nfix with: cargo xtask nix --fix (or `nix fmt`)",
+            unformatted.join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// flake.lock (format 7) pins exactly the reviewed nixpkgs and nothing else.
+fn flake_lock(root: &Path) -> Result<()> {
+    let _t = util::step("flake.lock pins the reviewed nixpkgs");
+    let lock: Value = serde_json::from_str(&std::fs::read_to_string(root.join("flake.lock"))?)
+        .context("flake.lock is not JSON")?;
+    check_lock(&lock)?;
+    let flake = std::fs::read_to_string(root.join("flake.nix"))?;
+    ensure!(
+        flake.contains(&format!("\"github:NixOS/nixpkgs/{PIN_REF}\"")),
+        "flake.nix must take nixpkgs from github:NixOS/nixpkgs/{PIN_REF}"
+    );
+    Ok(())
+}
+
+fn check_lock(lock: &Value) -> Result<()> {
+    ensure!(lock["version"] == 7, "flake.lock must be format version 7");
+    ensure!(
+        lock["root"] == "root",
+        "flake.lock: root node must be \"root\""
+    );
+    let nodes = lock["nodes"]
+        .as_object()
+        .context("flake.lock has no nodes")?;
+    ensure!(
+        nodes.len() == 2,
+        "flake.lock must hold only root and nixpkgs, found {:?}",
+        nodes.keys().collect::<Vec<_>>()
+    );
+    ensure!(
+        lock["nodes"]["root"]["inputs"] == json!({"nixpkgs": "nixpkgs"}),
+        "flake.lock: root must have the single input nixpkgs"
+    );
+    let locked = &lock["nodes"]["nixpkgs"]["locked"];
+    let expected = json!({
+        "type": "github", "owner": "NixOS", "repo": "nixpkgs",
+        "rev": PIN_REV, "narHash": PIN_NAR_HASH, "lastModified": PIN_LAST_MODIFIED,
+    });
+    ensure!(
+        *locked == expected,
+        "flake.lock pins {locked}, but the options were reviewed against {expected}; \
+         re-check the modules against the new revision before moving the pin"
+    );
+    let original = &lock["nodes"]["nixpkgs"]["original"];
+    ensure!(
+        *original == json!({"type": "github", "owner": "NixOS", "repo": "nixpkgs", "ref": PIN_REF}),
+        "flake.lock: nixpkgs must follow {PIN_REF}, found {original}"
+    );
+    Ok(())
+}
+
+/// Evaluates vm-tests/topology.nix with Nix and compares it with the same
+/// files read by the `toml` crate (what the lab reads), and the derived
+/// values with the same derivations done here.
+fn pure_evaluation(root: &Path) -> Result<()> {
+    let _t = util::step("pure evaluation of vm-tests/topology.nix against the toml crate");
+    let out = util::output(
+        Command::new("nix-instantiate")
+            .args(["--eval", "--strict", "--json"])
+            .arg(root.join("vm-tests/topology.nix")),
+    )?;
+    let nix: Value = serde_json::from_str(&out).context("nix-instantiate printed no JSON")?;
+
+    let topology = read_toml(&root.join("vm-tests/topology.toml"))?;
+    same("topology", &nix["topology"], &topology)?;
+
+    let mut scenarios = serde_json::Map::new();
+    let dir = root.join("vm-tests/scenarios");
+    if dir.is_dir() {
+        for entry in std::fs::read_dir(&dir)? {
+            let path = entry?.path();
+            if path.extension().is_some_and(|e| e == "toml") {
+                let name = path.file_stem().unwrap().to_string_lossy().into_owned();
+                scenarios.insert(name, read_toml(&path)?);
+            }
+        }
+    }
+    same("scenarios", &nix["scenarios"], &Value::Object(scenarios))?;
+    same("cluster", &nix["cluster"], &derived(&topology)?)?;
+    Ok(())
+}
+
+fn read_toml(path: &Path) -> Result<Value> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let value: toml::Value =
+        toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+    Ok(serde_json::to_value(value)?)
+}
+
+/// The values nixos-modules/cluster.nix derives, computed independently.
+fn derived(t: &Value) -> Result<Value> {
+    let nodes = t["nodes"].as_array().context("topology has no [[nodes]]")?;
+    let s = |v: &Value| v.as_str().map(str::to_owned).context("expected a string");
+    let with_role =
+        |role: &str| -> Vec<&Value> { nodes.iter().filter(|n| n["role"] == role).collect() };
+    let addresses = |role: &str| -> Vec<String> {
+        with_role(role)
+            .iter()
+            .filter_map(|n| n["address"].as_str().map(str::to_owned))
+            .collect()
+    };
+    let names = |role: &str| -> Vec<String> {
+        with_role(role)
+            .iter()
+            .filter_map(|n| n["name"].as_str().map(str::to_owned))
+            .collect()
+    };
+    let ports = &t["ports"];
+    let vip = s(&t["network"]["vip"])?;
+    let dbs = with_role("db");
+
+    let mut by_name = serde_json::Map::new();
+    let mut peers = serde_json::Map::new();
+    for n in nodes {
+        let name = s(&n["name"])?;
+        by_name.insert(name.clone(), n.clone());
+        let others: Vec<Value> = nodes
+            .iter()
+            .filter(|o| o["role"] == n["role"] && o["name"] != n["name"])
+            .map(|o| o["address"].clone())
+            .collect();
+        peers.insert(name, Value::Array(others));
+    }
+    let master = with_role("proxy")
+        .into_iter()
+        .max_by_key(|n| n["vrrp_priority"].as_i64().unwrap_or(0))
+        .context("no proxy node")?;
+    let mut database_url = format!(
+        "host={} port={} dbname={} user={} target_session_attrs=read-write",
+        addresses("db").join(","),
+        ports["postgres"],
+        s(&t["app"]["database"])?,
+        s(&t["app"]["database_user"])?
+    );
+    if let Some(options) = t["app"]["database_url_options"].as_str() {
+        database_url = format!("{database_url} {options}");
+    }
+    let mut trusted = addresses("proxy");
+    trusted.push(vip.clone());
+    Ok(json!({
+        "nodes": by_name,
+        "nodeNames": nodes.iter().map(|n| n["name"].clone()).collect::<Vec<_>>(),
+        "proxyAddresses": addresses("proxy"),
+        "appAddresses": addresses("app"),
+        "dbAddresses": addresses("db"),
+        "clientAddresses": addresses("client"),
+        "roles": {"proxy": names("proxy"), "app": names("app"), "db": names("db"), "client": names("client")},
+        "vrrpMaster": master["name"],
+        "vipCidr": format!("{vip}/{}", t["network"]["prefix_length"]),
+        "databaseUrl": database_url,
+        "trustedProxies": trusted,
+        "etcdInitialCluster": dbs.iter().map(|n| format!(
+            "{}=http://{}:{}", s(&n["name"]).unwrap_or_default(), s(&n["address"]).unwrap_or_default(), ports["etcd_peer"]
+        )).collect::<Vec<_>>(),
+        "etcdHosts": dbs.iter().map(|n| format!(
+            "{}:{}", s(&n["address"]).unwrap_or_default(), ports["etcd_client"]
+        )).collect::<Vec<_>>(),
+        "appBackends": with_role("app").iter().map(|n| json!({
+            "name": n["name"],
+            "address": format!("{}:{}", s(&n["address"]).unwrap_or_default(), ports["app"]),
+        })).collect::<Vec<_>>(),
+        "peers": peers,
+    }))
+}
+
+/// Structural equality, numbers compared as numbers (Nix prints 0.2 and
+/// the toml crate reads 0.2 through different float paths).
+fn same(what: &str, nix: &Value, rust: &Value) -> Result<()> {
+    fn walk(path: &str, a: &Value, b: &Value, diffs: &mut Vec<String>) {
+        match (a, b) {
+            (Value::Object(x), Value::Object(y)) => {
+                for k in x.keys().chain(y.keys().filter(|k| !x.contains_key(*k))) {
+                    walk(
+                        &format!("{path}.{k}"),
+                        &x[k].clone(),
+                        y.get(k).unwrap_or(&Value::Null),
+                        diffs,
+                    );
+                    if !y.contains_key(k) || !x.contains_key(k) {
+                        diffs.push(format!("{path}.{k}: present on one side only"));
+                    }
+                }
+            }
+            (Value::Array(x), Value::Array(y)) if x.len() == y.len() => {
+                for (i, (p, q)) in x.iter().zip(y).enumerate() {
+                    walk(&format!("{path}[{i}]"), p, q, diffs);
+                }
+            }
+            (Value::Number(x), Value::Number(y)) => {
+                let (p, q) = (
+                    x.as_f64().unwrap_or(f64::NAN),
+                    y.as_f64().unwrap_or(f64::NAN),
+                );
+                if (p - q).abs() > 1e-9 * p.abs().max(1.0) {
+                    diffs.push(format!("{path}: Nix {x}, Rust {y}"));
+                }
+            }
+            _ if a == b => {}
+            _ => diffs.push(format!("{path}: Nix {a}, Rust {b}")),
+        }
+    }
+    let mut diffs = Vec::new();
+    walk(what, nix, rust, &mut diffs);
+    if !diffs.is_empty() {
+        bail!(
+            "Nix and Rust read the cluster differently:\n  {}",
+            diffs.join("\n  ")
+        );
+    }
+    Ok(())
+}
+
+/// The VM tests' driver as the NixOS test framework checks it: the script
+/// lib.nix assembles, type-checked by mypy after a prelude that declares the
+/// framework's globals, and linted by pyflakes with those globals as
+/// builtins; then the driver's own check mode reads every scenario file.
+fn python_driver(root: &Path) -> Result<()> {
+    let driver_dir = root.join("vm-tests/driver");
+    let driver = driver_dir.join("scenario_driver.py");
+    ensure!(driver.exists(), "{} is missing", rel(root, &driver));
+    let venv = util::target_dir().join("nix-venv");
+    let python = venv.join("bin/python");
+    let stamp = venv.join(".tools");
+    let wanted = PY_TOOLS.join(" ");
+    if std::fs::read_to_string(&stamp).ok().as_deref() != Some(wanted.as_str()) {
+        let _t = util::step(&format!("installing {wanted} into {}", venv.display()));
+        deps::ensure(
+            "the Python venv",
+            &[deps::pkg("python3-venv", "/usr/share/doc/python3-venv")],
+        )?;
+        util::run(
+            Command::new("/usr/bin/python3")
+                .args(["-m", "venv"])
+                .arg(&venv),
+        )?;
+        util::run(
+            Command::new(&python)
+                .args(["-m", "pip", "install", "-q"])
+                .args(PY_TOOLS),
+        )
+        .context("pip could not install the linters; check access to PyPI")?;
+        std::fs::write(&stamp, &wanted)?;
+    }
+
+    let work = util::target_dir().join("nix-driver-check");
+    std::fs::create_dir_all(&work)?;
+    let machine_names = node_names(root)?;
+    // The same script lib.nix gives the test framework, with local paths.
+    let script = format!(
+        "{}\n{}",
+        std::fs::read_to_string(&driver)?,
+        entry_call(
+            &root.join("vm-tests/topology.toml").display().to_string(),
+            &root
+                .join("vm-tests/scenarios/smoke.toml")
+                .display()
+                .to_string(),
+            "short",
+        )
+    );
+    let script_path = work.join("test-script.py");
+    std::fs::write(&script_path, &script)?;
+    let typed_path = work.join("test-script-typed.py");
+    let prelude = std::fs::read_to_string(driver_dir.join("typecheck_prelude.py"))?;
+    let hints: String = machine_names
+        .iter()
+        .map(|n| format!("{n}: Any\n"))
+        .collect();
+    std::fs::write(&typed_path, format!("{prelude}\n{hints}\n{script}"))?;
+
+    {
+        let _t = util::step("mypy on the VM test script");
+        util::run(
+            Command::new(&python)
+                .args([
+                    "-m",
+                    "mypy",
+                    "--no-implicit-optional",
+                    "--pretty",
+                    "--no-color-output",
+                    "--cache-dir",
+                ])
+                .arg(work.join("mypy-cache"))
+                .arg(&typed_path),
+        )
+        .context("mypy rejects the VM test script; the Nix build would too")?;
+    }
+    {
+        let _t = util::step("pyflakes on the VM test script");
+        let mut builtins = machine_names.clone();
+        builtins.extend(DRIVER_SYMBOLS.iter().map(|s| s.to_string()));
+        util::run(
+            Command::new(&python)
+                .args(["-m", "pyflakes"])
+                .arg(&script_path)
+                .env("PYFLAKES_BUILTINS", builtins.join(",")),
+        )
+        .context("pyflakes rejects the VM test script; the Nix build would too")?;
+    }
+    {
+        let _t = util::step("the driver reads every scenario file");
+        let mut cmd = Command::new("/usr/bin/python3");
+        cmd.arg(&driver)
+            .arg("--check")
+            .arg(root.join("vm-tests/topology.toml"));
+        let dir = root.join("vm-tests/scenarios");
+        let mut scenarios: Vec<PathBuf> = if dir.is_dir() {
+            std::fs::read_dir(&dir)?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        scenarios.sort();
+        cmd.args(&scenarios);
+        util::run(&mut cmd).context("a scenario uses a step the NixOS driver cannot run")?;
+    }
+    Ok(())
+}
+
+/// The globals the NixOS test driver gives a test script (its
+/// `generate-driver-symbols`), which pyflakes must accept as builtins.
+const DRIVER_SYMBOLS: &[&str] = &[
+    "start_all",
+    "test_script",
+    "machines",
+    "vlans",
+    "driver",
+    "log",
+    "create_machine",
+    "subtest",
+    "run_tests",
+    "join_all",
+    "retry",
+    "serial_stdout_off",
+    "serial_stdout_on",
+    "polling_condition",
+];
+
+/// The call vm-tests/lib.nix appends to the driver; kept in one format here
+/// and there (lib.nix writes `run_scenario(machines, subtest, "<topology>",
+/// "<scenario>", "<profile>")`).
+fn entry_call(topology: &str, scenario: &str, profile: &str) -> String {
+    format!("run_scenario(machines, subtest, {topology:?}, {scenario:?}, {profile:?})\n")
+}
+
+fn node_names(root: &Path) -> Result<Vec<String>> {
+    let topology = read_toml(&root.join("vm-tests/topology.toml"))?;
+    Ok(topology["nodes"]
+        .as_array()
+        .context("topology has no [[nodes]]")?
+        .iter()
+        .filter_map(|n| n["name"].as_str().map(str::to_owned))
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_lock_file_pins_the_reviewed_nixpkgs() {
+        let lock: Value = serde_json::from_str(
+            &std::fs::read_to_string(util::root().join("flake.lock")).unwrap(),
+        )
+        .unwrap();
+        check_lock(&lock).unwrap();
+    }
+
+    #[test]
+    fn a_moved_pin_is_refused() {
+        let mut lock: Value = serde_json::from_str(
+            &std::fs::read_to_string(util::root().join("flake.lock")).unwrap(),
+        )
+        .unwrap();
+        lock["nodes"]["nixpkgs"]["locked"]["rev"] =
+            json!("0000000000000000000000000000000000000000");
+        assert!(check_lock(&lock).is_err());
+    }
+
+    #[test]
+    fn a_differing_value_is_reported_with_its_path() {
+        let err = same("t", &json!({"a": {"b": 0.2}}), &json!({"a": {"b": 0.25}})).unwrap_err();
+        assert!(err.to_string().contains("t.a.b"), "{err}");
+        same("t", &json!({"a": [1, 0.2]}), &json!({"a": [1, 0.2]})).unwrap();
+    }
 }

@@ -1,0 +1,147 @@
+{
+  description = "twofa: a fault-tolerant web login with TOTP two-factor authentication, shipped as NixOS appliances";
+
+  # One input, pinned in flake.lock (nixos-25.11); every option the modules
+  # use was checked against that release's sources (docs/nix.md).
+  inputs.nixpkgs.url = "github:NixOS/nixpkgs/nixos-25.11";
+
+  outputs = {
+    self,
+    nixpkgs,
+  }: let
+    inherit (nixpkgs) lib;
+
+    # topology.toml and the scenario files as data, no nixpkgs needed.
+    data = import ./vm-tests/topology.nix;
+
+    systems = ["x86_64-linux" "aarch64-linux"];
+    forAllSystems = f: lib.genAttrs systems (system: f nixpkgs.legacyPackages.${system});
+
+    # Images and VM tests are built for x86_64 hosts with KVM.
+    imageSystem = "x86_64-linux";
+
+    twofaFor = pkgs: pkgs.callPackage ./nixos-modules/packages/twofa.nix {};
+
+    # The Android SDK is unfree and needs its licence accepted; only the APK
+    # build sees this nixpkgs instance.
+    androidPkgs = import nixpkgs {
+      system = imageSystem;
+      config = {
+        android_sdk.accept_license = true;
+        allowUnfree = true;
+      };
+    };
+
+    # A NixOS system for one node of the topology, as deployed on a VM.
+    mkHost = node:
+      lib.nixosSystem {
+        modules = [
+          self.nixosModules.${node.role}
+          ./nixos-modules/qemu-host.nix
+          {
+            nixpkgs.hostPlatform = imageSystem;
+            twofa.node = node.name;
+          }
+        ];
+      };
+
+    firstOfRole = role: builtins.head data.cluster.roles.${role};
+    imageOf = name: self.nixosConfigurations.${name}.config.system.build.images.qemu;
+
+    demo = lib.nixosSystem {
+      modules = [
+        self.nixosModules.default
+        ./nixos-modules/demo.nix
+        {nixpkgs.hostPlatform = imageSystem;}
+      ];
+    };
+
+    vmTests = import ./vm-tests/lib.nix {
+      pkgs = nixpkgs.legacyPackages.${imageSystem};
+      inherit data;
+      modules = self.nixosModules;
+    };
+  in {
+    packages =
+      forAllSystems (pkgs: rec {
+        twofa = twofaFor pkgs;
+        default = twofa;
+      })
+      // {
+        ${imageSystem} = let
+          pkgs = nixpkgs.legacyPackages.${imageSystem};
+        in
+          rec {
+            twofa = twofaFor pkgs;
+            default = twofa;
+            authenticator-apk = androidPkgs.callPackage ./nixos-modules/packages/authenticator-apk.nix {
+              src = ./authenticator;
+            };
+            proxy-image = imageOf (firstOfRole "proxy");
+            app-image = imageOf (firstOfRole "app");
+            db-image = imageOf (firstOfRole "db");
+          }
+          # Every node's own image too (addresses differ per node).
+          // lib.listToAttrs (map (name: {
+              name = "${name}-image";
+              value = imageOf name;
+            })
+            data.cluster.nodeNames);
+      };
+
+    nixosModules = {
+      # The service alone; its package defaults to this flake's build.
+      twofa = {pkgs, ...}: {
+        imports = [./nixos-modules/twofa.nix];
+        services.twofa.package = lib.mkDefault (twofaFor pkgs);
+      };
+      default = {
+        imports = [self.nixosModules.twofa ./nixos-modules/roles/common.nix];
+      };
+      proxy.imports = [self.nixosModules.default ./nixos-modules/roles/proxy.nix];
+      app.imports = [self.nixosModules.default ./nixos-modules/roles/app.nix];
+      db.imports = [self.nixosModules.default ./nixos-modules/roles/db.nix];
+      client.imports = [self.nixosModules.default ./nixos-modules/roles/client.nix];
+    };
+
+    # One host per node of vm-tests/topology.toml; addresses come from there.
+    nixosConfigurations = lib.mapAttrs (_: mkHost) data.cluster.nodes;
+
+    checks.${imageSystem} =
+      vmTests.scenarioTests
+      // {
+        twofa = self.packages.${imageSystem}.twofa;
+      };
+
+    apps.${imageSystem}.demo = {
+      type = "app";
+      program = "${demo.config.system.build.vm}/bin/run-${demo.config.networking.hostName}-vm";
+      meta.description = "twofa on one NixOS VM (PostgreSQL, twofa, HAProxy): open http://localhost:8080";
+    };
+
+    devShells = forAllSystems (pkgs: {
+      default = pkgs.mkShell {
+        packages = with pkgs; [
+          cargo
+          rustc
+          clippy
+          rustfmt
+          rust-analyzer
+          postgresql_15
+          haproxy
+          keepalived
+          patroni
+          etcd
+          oath-toolkit
+          zbar
+          alejandra
+          deadnix
+          python3Packages.mypy
+          python3Packages.pyflakes
+        ];
+      };
+    });
+
+    formatter = forAllSystems (pkgs: pkgs.alejandra);
+  };
+}

@@ -1,0 +1,458 @@
+# Runs one fault scenario (vm-tests/scenarios/<name>.toml) in a NixOS VM
+# test. vm-tests/lib.nix gives the NixOS test framework this file followed by
+#
+#     run_scenario(machines, subtest, "<topology.toml>", "<scenario.toml>", "<profile>")
+#
+# so every scenario is the same program reading a different file, in the
+# vocabulary of vm-tests/README.md that the local lab (`cargo xtask lab`)
+# runs too. The framework type-checks this script with mypy and lints it with
+# pyflakes; `cargo xtask nix` does the same here, and runs
+# `python3 scenario_driver.py --check topology.toml scenarios/*.toml`, which
+# validates every scenario without booting anything.
+#
+# The test framework's own globals (`machines`, `subtest`, the machine names,
+# `log`, `driver`, `retry`…) are never redefined here.
+
+import json
+import random
+import shlex
+import sys
+import time
+import tomllib
+from typing import Any, Callable, ContextManager, Sequence
+
+# Units of each role, in start order.
+ROLE_UNITS: dict[str, list[str]] = {
+    "proxy": ["haproxy.service", "keepalived.service"],
+    "app": ["twofa.service"],
+    "db": ["etcd.service", "patroni.service"],
+    "client": ["multi-user.target"],
+}
+SERVICES = ("haproxy", "keepalived", "twofa", "patroni", "etcd")
+SIGNALS = ("TERM", "KILL")
+SELECTORS = ("@db-leader", "@proxy-master", "@crashed", "all")
+NODE_ACTIONS = (
+    "crash",
+    "start",
+    "stop_service",
+    "start_service",
+    "restart_service",
+    "block",
+    "unblock",
+    "run",
+)
+ACTIONS = ("wait_healthy", "start_load", "wait_load", "sleep", "chaos") + NODE_ACTIONS
+# A chaos fault and the step that undoes it.
+RECOVERY = {
+    "crash": "start",
+    "block": "unblock",
+    "stop_service": "start_service",
+    "restart_service": None,
+}
+
+LOAD_UNIT = "twofa-load"
+LOAD_DIR = "/tmp/twofa-load"
+TWOFA = "/run/current-system/sw/bin/twofa"
+
+
+class ScenarioError(Exception):
+    """A scenario file the NixOS driver cannot run."""
+
+
+def load_toml(path: str) -> dict[str, Any]:
+    with open(path, "rb") as f:
+        return tomllib.load(f)
+
+
+def validate(scenario: dict[str, Any], topology: dict[str, Any], name: str) -> list[str]:
+    """Every problem of a scenario file, so a typo fails before any VM boots."""
+    problems: list[str] = []
+    nodes = {n["name"] for n in topology.get("nodes", [])}
+    if scenario.get("name") != name:
+        problems.append(f"name = {scenario.get('name')!r}, but the file is {name}.toml")
+    profiles = scenario.get("profile", {})
+    for profile in ("short", "full"):
+        seconds = profiles.get(profile, {}).get("load_seconds")
+        if not isinstance(seconds, int) or seconds <= 0:
+            problems.append(f"[profile.{profile}] needs load_seconds (a positive integer)")
+    load = scenario.get("load", {})
+    for key in ("accounts", "concurrency"):
+        if not isinstance(load.get(key, 1), int):
+            problems.append(f"[load] {key} must be an integer")
+    steps = scenario.get("steps", [])
+    if not steps:
+        problems.append("no [[steps]]")
+    for i, step in enumerate(steps, 1):
+        problems.extend(f"step {i}: {p}" for p in check_step(step, nodes, in_chaos=False))
+    for key, value in scenario.get("expect", {}).items():
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            problems.append(f"[expect] {key} must be a number")
+    return problems
+
+
+def check_step(step: Any, nodes: set[str], in_chaos: bool) -> list[str]:
+    if isinstance(step, str):
+        step = {"action": step}
+    if not isinstance(step, dict):
+        return [f"{step!r} is not a step"]
+    action = step.get("action")
+    if action not in ACTIONS:
+        return [f"unknown action {action!r} (known: {', '.join(ACTIONS)})"]
+    problems: list[str] = []
+    if action in NODE_ACTIONS:
+        node = step.get("node")
+        if node is None and not in_chaos:
+            problems.append(f"{action} needs node")
+        elif node is not None and node not in nodes and node not in SELECTORS:
+            problems.append(f"{action}: unknown node {node!r}")
+    if action in ("stop_service", "start_service", "restart_service"):
+        if step.get("service") not in SERVICES:
+            problems.append(f"{action}: service must be one of {', '.join(SERVICES)}")
+    if action == "stop_service" and step.get("signal", "TERM") not in SIGNALS:
+        problems.append("stop_service: signal must be TERM or KILL")
+    if action == "sleep" and not isinstance(step.get("seconds"), (int, float)):
+        problems.append("sleep needs seconds")
+    if action == "run" and not isinstance(step.get("command"), str):
+        problems.append("run needs command")
+    if action == "chaos":
+        if in_chaos:
+            problems.append("chaos cannot nest")
+        if not isinstance(step.get("seconds"), (int, float)):
+            problems.append("chaos needs seconds")
+        if not isinstance(step.get("seed"), int):
+            problems.append("chaos needs an integer seed")
+        faults = step.get("faults")
+        if not isinstance(faults, list) or not faults:
+            problems.append("chaos needs a list of faults")
+        else:
+            for fault in faults:
+                fault_action = fault if isinstance(fault, str) else fault.get("action") if isinstance(fault, dict) else None
+                if fault_action not in RECOVERY:
+                    problems.append(f"chaos fault {fault!r}: one of {', '.join(RECOVERY)}")
+                problems.extend(check_step(fault, nodes, in_chaos=True))
+    return problems
+
+
+class Cluster:
+    """The scenario's view of the test VMs, by topology name."""
+
+    def __init__(self, machines_: Sequence[Any], topology: dict[str, Any]) -> None:
+        self.vms: dict[str, Any] = {m.name: m for m in machines_}
+        self.nodes: dict[str, dict[str, Any]] = {n["name"]: n for n in topology["nodes"]}
+        missing = set(self.nodes) - set(self.vms)
+        if missing:
+            raise ScenarioError(f"no VM for topology nodes {sorted(missing)}")
+        self.topology = topology
+        self.vip: str = topology["network"]["vip"]
+        self.ports: dict[str, int] = topology["ports"]
+        self.down: set[str] = set()
+        self.last_taken_down: list[str] = []
+        self.client = self.vms[self.of_role("client")[0]]
+
+    def of_role(self, role: str) -> list[str]:
+        return [name for name, n in self.nodes.items() if n["role"] == role]
+
+    def up(self, names: list[str]) -> list[str]:
+        return [n for n in names if n not in self.down]
+
+    def wait_units(self, name: str, timeout: int) -> None:
+        vm = self.vms[name]
+        for unit in ROLE_UNITS[self.nodes[name]["role"]]:
+            # Not wait_for_unit: keepalived is started by a timer after boot,
+            # and wait_for_unit gives up on an inactive unit with no job.
+            vm.wait_until_succeeds(f"systemctl is-active --quiet {unit}", timeout=timeout)
+
+    def leader(self) -> str:
+        """The db node whose Patroni answers 200 on GET /primary."""
+        port = self.ports["patroni_api"]
+        for name in self.up(self.of_role("db")):
+            address = self.nodes[name]["address"]
+            status, _ = self.vms[name].execute(
+                f"curl -sf -o /dev/null --max-time 2 http://{address}:{port}/primary"
+            )
+            if status == 0:
+                return name
+        raise ScenarioError("no Patroni leader answers GET /primary")
+
+    def vip_holder(self) -> str:
+        for name in self.up(self.of_role("proxy")):
+            status, _ = self.vms[name].execute(
+                f"ip -4 -o addr show | grep -qF ' {self.vip}/'"
+            )
+            if status == 0:
+                return name
+        raise ScenarioError(f"no proxy holds the VIP {self.vip}")
+
+    def resolve(self, node: str) -> list[str]:
+        if node == "all":
+            return list(self.nodes)
+        if node == "@db-leader":
+            return [self.leader()]
+        if node == "@proxy-master":
+            return [self.vip_holder()]
+        if node == "@crashed":
+            if not self.last_taken_down:
+                raise ScenarioError("@crashed before any crash or block step")
+            return list(self.last_taken_down)
+        return [node]
+
+    def cluster_state(self) -> dict[str, Any]:
+        """Patroni's GET /cluster from any db node that answers."""
+        port = self.ports["patroni_api"]
+        for name in self.up(self.of_role("db")):
+            address = self.nodes[name]["address"]
+            status, out = self.vms[name].execute(f"curl -sf --max-time 2 http://{address}:{port}/cluster")
+            if status == 0:
+                state: dict[str, Any] = json.loads(out)
+                return state
+        raise ScenarioError("no Patroni REST API answers")
+
+    def wait_healthy(self, timeout: int) -> None:
+        deadline = time.monotonic() + timeout
+        for name in self.up(list(self.nodes)):
+            self.wait_units(name, timeout)
+        want_sync = bool(self.topology.get("patroni", {}).get("synchronous_mode", False))
+        while True:
+            problem = ""
+            try:
+                members = self.cluster_state().get("members", [])
+                roles = [m.get("role") for m in members if m.get("state") in ("running", "streaming")]
+                if "leader" not in roles:
+                    problem = f"no running leader in {members}"
+                elif want_sync and len(self.up(self.of_role("db"))) > 1 and "sync_standby" not in roles:
+                    problem = f"no synchronous standby in {members}"
+            except ScenarioError as e:
+                problem = str(e)
+            if not problem:
+                break
+            if time.monotonic() > deadline:
+                raise ScenarioError(f"cluster not healthy after {timeout} s: {problem}")
+            time.sleep(1)
+        remaining = max(10, int(deadline - time.monotonic()))
+        self.client.wait_until_succeeds(
+            f"curl -sf --max-time 2 http://{self.vip}:{self.ports['http']}/readyz", timeout=remaining
+        )
+
+    def take_down(self, names: list[str], how: Callable[[Any], None]) -> None:
+        for name in names:
+            how(self.vms[name])
+            self.down.add(name)
+        self.last_taken_down = names
+
+    def bring_up(self, names: list[str], how: Callable[[Any], None], timeout: int) -> None:
+        for name in names:
+            how(self.vms[name])
+        for name in names:
+            self.down.discard(name)
+            self.wait_units(name, timeout)
+
+
+class Load:
+    """`twofa probe load` on the client VM, in a transient unit."""
+
+    def __init__(self, cluster: Cluster, settings: dict[str, Any], seconds: int) -> None:
+        self.cluster = cluster
+        self.settings = settings
+        self.seconds = seconds
+        self.started = False
+
+    def command(self) -> list[str]:
+        c = self.cluster
+        return [
+            TWOFA,
+            "probe",
+            "load",
+            "--base-url",
+            f"http://{c.vip}:{c.ports['http']}",
+            "--accounts",
+            str(self.settings.get("accounts", 20)),
+            "--concurrency",
+            str(self.settings.get("concurrency", 4)),
+            "--seconds",
+            str(self.seconds),
+            "--json",
+        ]
+
+    def start(self) -> None:
+        run = shlex.join(self.command())
+        script = f"{run} > {LOAD_DIR}/report.json 2> {LOAD_DIR}/log; echo $? > {LOAD_DIR}/rc"
+        self.cluster.client.succeed(
+            f"rm -rf {LOAD_DIR} && mkdir -p {LOAD_DIR}",
+            f"systemd-run --unit={LOAD_UNIT} --collect /bin/sh -c {shlex.quote(script)}",
+        )
+        self.started = True
+
+    def wait(self) -> dict[str, Any]:
+        if not self.started:
+            raise ScenarioError("wait_load before start_load")
+        vm = self.cluster.client
+        vm.wait_until_succeeds(f"test -s {LOAD_DIR}/rc", timeout=self.seconds + 600)
+        self.started = False
+        print(vm.succeed(f"cat {LOAD_DIR}/log"))
+        report: dict[str, Any] = json.loads(vm.succeed(f"cat {LOAD_DIR}/report.json"))
+        print(f"load report: {json.dumps(report, indent=2)}")
+        return report
+
+
+def verdict(expect: dict[str, Any], report: dict[str, Any]) -> list[str]:
+    """`max_X` bounds the report's X from above, `min_X` from below, any
+    other key must equal it: the same reading as the lab's."""
+    failures: list[str] = []
+    for key, bound in expect.items():
+        field = key[4:] if key.startswith(("max_", "min_")) else key
+        if field not in report:
+            failures.append(f"the load report has no {field!r} (for expect.{key})")
+            continue
+        value = report[field]
+        ok = (
+            value <= bound
+            if key.startswith("max_")
+            else value >= bound
+            if key.startswith("min_")
+            else value == bound
+        )
+        if not ok:
+            failures.append(f"expect.{key} = {bound}, measured {field} = {value}")
+    return failures
+
+
+class Runner:
+    def __init__(
+        self,
+        cluster: Cluster,
+        scenario: dict[str, Any],
+        profile: str,
+        subtest_: Callable[[str], ContextManager[Any]],
+    ) -> None:
+        self.cluster = cluster
+        self.scenario = scenario
+        self.subtest = subtest_
+        seconds = int(scenario["profile"][profile]["load_seconds"])
+        self.load = Load(cluster, scenario.get("load", {}), seconds)
+        self.report: dict[str, Any] | None = None
+
+    def step(self, step: dict[str, Any]) -> None:
+        c = self.cluster
+        action = step["action"]
+        timeout = int(step.get("timeout_s", 600))
+        names = c.resolve(step["node"]) if "node" in step else []
+        if action == "wait_healthy":
+            c.wait_healthy(timeout)
+        elif action == "start_load":
+            self.load.start()
+        elif action == "wait_load":
+            self.report = self.load.wait()
+        elif action == "sleep":
+            time.sleep(float(step["seconds"]))
+        elif action == "crash":
+            c.take_down(names, lambda vm: vm.crash())
+        elif action == "block":
+            c.take_down(names, lambda vm: vm.block())
+        elif action == "start":
+            c.bring_up(names, lambda vm: vm.start(), timeout)
+        elif action == "unblock":
+            c.bring_up(names, lambda vm: vm.unblock(), timeout)
+        elif action in ("stop_service", "start_service", "restart_service"):
+            unit = f"{step['service']}.service"
+            if action == "stop_service" and step.get("signal", "TERM") == "KILL":
+                command = f"systemctl kill --signal=KILL {unit}"
+            else:
+                command = f"systemctl {action.split('_')[0]} {unit}"
+            for name in names:
+                c.vms[name].succeed(command)
+        elif action == "run":
+            expected = int(step.get("expect_exit", 0))
+            for name in names:
+                status, out = c.vms[name].execute(step["command"])
+                if status != expected:
+                    raise ScenarioError(f"{name}: `{step['command']}` exited {status}, expected {expected}:\n{out}")
+        elif action == "chaos":
+            self.chaos(step)
+        else:
+            raise ScenarioError(f"unknown action {action!r}")
+
+    def chaos(self, step: dict[str, Any]) -> None:
+        """Seeded random single faults, each undone and healed before the next."""
+        rng = random.Random(int(step["seed"]))
+        c = self.cluster
+        deadline = time.monotonic() + float(step["seconds"])
+        faults: list[dict[str, Any]] = [
+            {"action": f} if isinstance(f, str) else dict(f) for f in step["faults"]
+        ]
+        count = 0
+        while time.monotonic() < deadline:
+            fault = dict(rng.choice(faults))
+            if "node" not in fault:
+                candidates = sorted(n for n in c.nodes if c.nodes[n]["role"] != "client")
+                if "service" in fault:
+                    role = next(r for r, units in ROLE_UNITS.items() if f"{fault['service']}.service" in units)
+                    candidates = c.of_role(role)
+                fault["node"] = rng.choice(candidates)
+            if fault["action"] in ("stop_service", "restart_service") and "service" not in fault:
+                role = c.nodes[c.resolve(fault["node"])[0]]["role"]
+                fault["service"] = rng.choice([u.removesuffix(".service") for u in ROLE_UNITS[role]])
+            count += 1
+            with self.subtest(f"chaos fault {count}: {json.dumps(fault, sort_keys=True)}"):
+                names = c.resolve(fault["node"])
+                self.step({**fault, "node": names[0]})
+                time.sleep(rng.uniform(2, 8))
+                recovery = RECOVERY[fault["action"]]
+                if recovery is not None:
+                    self.step({**fault, "action": recovery, "node": names[0]})
+                c.wait_healthy(600)
+
+    def run(self) -> None:
+        for i, step in enumerate(self.scenario["steps"], 1):
+            with self.subtest(f"step {i}: {json.dumps(step, sort_keys=True)}"):
+                self.step(step)
+        expect = self.scenario.get("expect", {})
+        if expect:
+            with self.subtest(f"verdict: {json.dumps(expect, sort_keys=True)}"):
+                if self.report is None:
+                    raise ScenarioError("the scenario expects figures but never ran wait_load")
+                failures = verdict(expect, self.report)
+                if failures:
+                    raise ScenarioError("; ".join(failures))
+
+
+def run_scenario(
+    machines_: Sequence[Any],
+    subtest_: Callable[[str], ContextManager[Any]],
+    topology_path: str,
+    scenario_path: str,
+    profile: str,
+) -> None:
+    """The entry point vm-tests/lib.nix calls with the framework's globals."""
+    topology = load_toml(topology_path)
+    scenario = load_toml(scenario_path)
+    name = scenario_path.rsplit("/", 1)[-1].removesuffix(".toml")
+    # The Nix store prefixes copied files with a hash: compare the tail.
+    problems = [p for p in validate(scenario, topology, name) if "but the file is" not in p]
+    if problems:
+        raise ScenarioError(f"{scenario_path}: " + "; ".join(problems))
+    cluster = Cluster(machines_, topology)
+    print(f"scenario {scenario['name']}: {scenario.get('description', '')}")
+    for vm in cluster.vms.values():
+        vm.start()
+    Runner(cluster, scenario, profile, subtest_).run()
+
+
+def check_files(topology_path: str, scenario_paths: list[str]) -> int:
+    """`--check`: validate scenario files against the topology, no VMs."""
+    topology = load_toml(topology_path)
+    status = 0
+    for path in scenario_paths:
+        name = path.rsplit("/", 1)[-1].removesuffix(".toml")
+        try:
+            problems = validate(load_toml(path), topology, name)
+        except tomllib.TOMLDecodeError as e:
+            problems = [f"not TOML: {e}"]
+        for problem in problems:
+            print(f"{path}: {problem}", file=sys.stderr)
+            status = 1
+    print(f"{len(scenario_paths)} scenario files checked", file=sys.stderr)
+    return status
+
+
+if __name__ == "__main__" and sys.argv[1:2] == ["--check"]:
+    sys.exit(check_files(sys.argv[2], sys.argv[3:]))
