@@ -1,0 +1,261 @@
+//! argon2id password hashing off the async runtime, behind a semaphore sized
+//! to the cores, so a flood of logins queues instead of exhausting memory.
+//!
+//! Each blocking worker keeps its argon2 memory (19 MiB at the OWASP
+//! baseline) between hashes, which saves the page faults of a fresh
+//! allocation per hash; `argon2_reuse_memory = false` turns that off so the
+//! benefit can be measured (docs/benchmarks.md).
+
+use crate::metrics::METRICS;
+use anyhow::{anyhow, Result};
+use argon2::password_hash::{PasswordHash, PasswordHasher, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
+use rand::rngs::OsRng;
+use std::cell::RefCell;
+use std::collections::HashSet;
+use std::sync::{Arc, OnceLock};
+use subtle::ConstantTimeEq;
+use tokio::sync::Semaphore;
+use zeroize::Zeroizing;
+
+pub const MIN_PASSWORD_LEN: usize = 12;
+pub const MAX_PASSWORD_LEN: usize = 1024;
+
+#[derive(Clone)]
+pub struct PasswordHashing {
+    params: Params,
+    permits: Arc<Semaphore>,
+    reuse_memory: bool,
+}
+
+thread_local! {
+    static MEMORY: RefCell<Vec<Block>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Salt for the dummy verification of unknown e-mails: its cost is what
+/// matters, not its result.
+const DUMMY_SALT: &[u8] = b"twofa-dummy-salt";
+
+impl PasswordHashing {
+    pub fn new(memory_kib: u32, iterations: u32, parallelism: u32, workers: usize, reuse_memory: bool) -> Result<Self> {
+        let params = Params::new(memory_kib, iterations, parallelism, Some(32))
+            .map_err(|e| anyhow!("invalid argon2 parameters: {e}"))?;
+        Ok(PasswordHashing {
+            params,
+            permits: Arc::new(Semaphore::new(workers.max(1))),
+            reuse_memory,
+        })
+    }
+
+    /// Hashes a new password into a PHC string.
+    pub async fn hash(&self, password: Zeroizing<String>) -> Result<String> {
+        let params = self.params.clone();
+        self.blocking(move || {
+            let salt = SaltString::generate(&mut OsRng);
+            let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
+            argon
+                .hash_password(password.as_bytes(), &salt)
+                .map(|h| h.to_string())
+                .map_err(|e| anyhow!("argon2: {e}"))
+        })
+        .await?
+    }
+
+    /// Verifies a password against a stored PHC string. With `None` (an
+    /// unknown e-mail) it spends the same work and answers false, so timing
+    /// does not tell which accounts exist.
+    pub async fn verify(&self, password: Zeroizing<String>, stored: Option<String>) -> Result<bool> {
+        let params = self.params.clone();
+        let reuse = self.reuse_memory;
+        self.blocking(move || verify_blocking(&password, stored.as_deref(), params, reuse))
+            .await?
+    }
+
+    /// How many hash computations wait for a worker right now.
+    pub fn queued(&self) -> i64 {
+        METRICS.argon2_waiting.get()
+    }
+
+    async fn blocking<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> Result<T> {
+        METRICS.argon2_waiting.add(1);
+        let permit = self.permits.clone().acquire_owned().await;
+        METRICS.argon2_waiting.add(-1);
+        let permit = permit.map_err(|_| anyhow!("password hashing is shutting down"))?;
+        let result = tokio::task::spawn_blocking(move || {
+            let out = f();
+            drop(permit);
+            out
+        })
+        .await
+        .map_err(|e| anyhow!("password hashing task failed: {e}"))?;
+        Ok(result)
+    }
+}
+
+fn verify_blocking(password: &str, stored: Option<&str>, current: Params, reuse: bool) -> Result<bool> {
+    let Some(stored) = stored else {
+        let mut out = [0u8; 32];
+        compute(current, password.as_bytes(), DUMMY_SALT, &mut out, reuse)?;
+        return Ok(false);
+    };
+    let parsed = PasswordHash::new(stored).map_err(|e| anyhow!("stored hash unreadable: {e}"))?;
+    let expected = parsed.hash.ok_or_else(|| anyhow!("stored hash has no output"))?;
+    let salt = parsed.salt.ok_or_else(|| anyhow!("stored hash has no salt"))?;
+    let mut salt_buf = [0u8; 64];
+    let salt = salt
+        .decode_b64(&mut salt_buf)
+        .map_err(|e| anyhow!("stored salt unreadable: {e}"))?;
+    let params = Params::try_from(&parsed).map_err(|e| anyhow!("stored parameters: {e}"))?;
+    let mut out = vec![0u8; expected.len()];
+    let params = Params::new(params.m_cost(), params.t_cost(), params.p_cost(), Some(out.len()))
+        .map_err(|e| anyhow!("stored parameters: {e}"))?;
+    compute(params, password.as_bytes(), salt, &mut out, reuse)?;
+    Ok(bool::from(out.as_slice().ct_eq(expected.as_bytes())))
+}
+
+fn compute(params: Params, password: &[u8], salt: &[u8], out: &mut [u8], reuse: bool) -> Result<()> {
+    let blocks = params.block_count();
+    let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
+    let mut run = |memory: &mut [Block]| {
+        argon
+            .hash_password_into_with_memory(password, salt, out, memory)
+            .map_err(|e| anyhow!("argon2: {e}"))
+    };
+    if reuse {
+        MEMORY.with(|m| {
+            let mut memory = m.borrow_mut();
+            if memory.len() < blocks {
+                memory.resize(blocks, Block::default());
+            }
+            run(&mut memory[..blocks])
+        })
+    } else {
+        run(&mut vec![Block::default(); blocks])
+    }
+}
+
+/// Why a new password is refused, if it is.
+#[derive(Debug, PartialEq, Eq, Clone, Copy)]
+pub enum Weakness {
+    TooShort,
+    TooLong,
+    Common,
+}
+
+/// Checks a new password: length, and not one of the 10 000 most common.
+pub fn check_new_password(password: &str) -> Option<Weakness> {
+    let len = password.chars().count();
+    if len < MIN_PASSWORD_LEN {
+        return Some(Weakness::TooShort);
+    }
+    if len > MAX_PASSWORD_LEN {
+        return Some(Weakness::TooLong);
+    }
+    if common_passwords().contains(password.to_lowercase().as_str()) {
+        return Some(Weakness::Common);
+    }
+    None
+}
+
+fn common_passwords() -> &'static HashSet<&'static str> {
+    static SET: OnceLock<HashSet<&'static str>> = OnceLock::new();
+    SET.get_or_init(|| {
+        include_str!("../../data/common-passwords.txt")
+            .lines()
+            // Shorter ones are refused by the length rule already.
+            .filter(|l| l.chars().count() >= MIN_PASSWORD_LEN)
+            .collect()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hashing() -> PasswordHashing {
+        // Small parameters: these tests check logic, not cost.
+        PasswordHashing::new(64, 1, 1, 2, true).unwrap()
+    }
+
+    #[tokio::test]
+    async fn verifies_own_hash_and_refuses_others() {
+        let h = hashing();
+        let phc = h.hash(Zeroizing::new("correct horse battery".into())).await.unwrap();
+        assert!(phc.starts_with("$argon2id$v=19$m=64,t=1,p=1$"));
+        assert!(h.verify(Zeroizing::new("correct horse battery".into()), Some(phc.clone())).await.unwrap());
+        assert!(!h.verify(Zeroizing::new("correct horse batterz".into()), Some(phc)).await.unwrap());
+        assert!(!h.verify(Zeroizing::new("anything".into()), None).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn verifies_hashes_made_by_the_reference_implementation_path() {
+        // A hash produced by the argon2 crate's own PasswordHasher with other
+        // parameters must verify through our reused-memory path.
+        let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, Params::new(128, 2, 1, None).unwrap());
+        let salt = SaltString::generate(&mut OsRng);
+        let phc = argon.hash_password(b"another passphrase", &salt).unwrap().to_string();
+        let h = hashing();
+        assert!(h.verify(Zeroizing::new("another passphrase".into()), Some(phc.clone())).await.unwrap());
+        let no_reuse = PasswordHashing::new(64, 1, 1, 1, false).unwrap();
+        assert!(no_reuse.verify(Zeroizing::new("another passphrase".into()), Some(phc)).await.unwrap());
+    }
+
+    #[test]
+    fn refuses_weak_new_passwords() {
+        assert_eq!(check_new_password("short"), Some(Weakness::TooShort));
+        // On the list, in any case.
+        assert_eq!(check_new_password("QwertyUiop123"), Some(Weakness::Common));
+        assert_eq!(check_new_password(&"x".repeat(2000)), Some(Weakness::TooLong));
+        assert_eq!(check_new_password("vivid-otter-lamp-42"), None);
+    }
+}
+
+/// Raw argon2id verifications per second with the configured parameters on
+/// `threads` threads, no HTTP or database: the ceiling the service is
+/// measured against. Returns a JSON object.
+pub fn bench_raw(settings: &crate::config::Settings, threads: usize, seconds: f64) -> Result<String> {
+    let params = Params::new(
+        settings.argon2_memory_kib,
+        settings.argon2_iterations,
+        settings.argon2_parallelism,
+        Some(32),
+    )
+    .map_err(|e| anyhow!("invalid argon2 parameters: {e}"))?;
+    let salt = SaltString::generate(&mut OsRng);
+    let phc = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())
+        .hash_password(b"benchmark password", &salt)
+        .map_err(|e| anyhow!("argon2: {e}"))?
+        .to_string();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs_f64(seconds);
+    let start = std::time::Instant::now();
+    let handles: Vec<_> = (0..threads.max(1))
+        .map(|_| {
+            let phc = phc.clone();
+            std::thread::spawn(move || {
+                use argon2::PasswordVerifier;
+                let parsed = PasswordHash::new(&phc).expect("own hash parses");
+                let argon = Argon2::default();
+                let mut n = 0u64;
+                while std::time::Instant::now() < deadline {
+                    argon
+                        .verify_password(b"benchmark password", &parsed)
+                        .expect("own hash verifies");
+                    n += 1;
+                }
+                n
+            })
+        })
+        .collect();
+    let total: u64 = handles.into_iter().map(|h| h.join().unwrap_or(0)).sum();
+    let elapsed = start.elapsed().as_secs_f64();
+    Ok(serde_json::json!({
+        "threads": threads,
+        "m_kib": settings.argon2_memory_kib,
+        "t": settings.argon2_iterations,
+        "p": settings.argon2_parallelism,
+        "verifications": total,
+        "seconds": elapsed,
+        "verifications_per_s": total as f64 / elapsed,
+    })
+    .to_string())
+}

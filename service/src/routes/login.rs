@@ -1,0 +1,393 @@
+//! `/login` (e-mail and password), `/login/totp` (the code) and
+//! `/login/recovery` (a recovery code instead of the code).
+
+use super::{raw_body, request, with_app, Outcome, Page, RawBody, Req};
+use crate::auth::{normalize_email, tokens, totp};
+use crate::db::{audit, authenticators, challenges, recovery, sessions, throttle, users, DbError, GenericClient};
+use crate::metrics::{Outcome as LoginOutcome, METRICS};
+use crate::{handler, with_db, App};
+use sha2::{Digest, Sha256};
+use warp::http::StatusCode;
+use warp::{Filter, Rejection};
+use zeroize::Zeroizing;
+
+pub fn routes(app: App) -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone {
+    let base = with_app(app.clone()).and(request(app));
+    let login_get = warp::path!("login")
+        .and(warp::get())
+        .and(base.clone())
+        .and_then(|app: App, req: Req| async move {
+            handler!(app, req, password_form(&app, &req, StatusCode::OK, "", None))
+        });
+    let login_post = warp::path!("login")
+        .and(warp::post())
+        .and(base.clone())
+        .and(raw_body())
+        .and_then(|app: App, req: Req, body: RawBody| async move { handler!(app, req, password_submit(&app, &req, body)) });
+    let totp_get = warp::path!("login" / "totp")
+        .and(warp::get())
+        .and(base.clone())
+        .and_then(|app: App, req: Req| async move {
+            handler!(app, req, second_factor_form(&app, &req, "login_totp.html"))
+        });
+    let totp_post = warp::path!("login" / "totp")
+        .and(warp::post())
+        .and(base.clone())
+        .and(raw_body())
+        .and_then(|app: App, req: Req, body: RawBody| async move { handler!(app, req, totp_submit(&app, &req, body)) });
+    let recovery_get = warp::path!("login" / "recovery")
+        .and(warp::get())
+        .and(base.clone())
+        .and_then(|app: App, req: Req| async move {
+            handler!(app, req, second_factor_form(&app, &req, "login_recovery.html"))
+        });
+    let recovery_post = warp::path!("login" / "recovery")
+        .and(warp::post())
+        .and(base)
+        .and(raw_body())
+        .and_then(|app: App, req: Req, body: RawBody| async move { handler!(app, req, recovery_submit(&app, &req, body)) });
+    login_get
+        .or(login_post)
+        .unify()
+        .or(totp_get)
+        .unify()
+        .or(totp_post)
+        .unify()
+        .or(recovery_get)
+        .unify()
+        .or(recovery_post)
+        .unify()
+}
+
+async fn password_form(app: &App, req: &Req, status: StatusCode, email: &str, error: Option<String>) -> Outcome {
+    let mut ctx = tera::Context::new();
+    ctx.insert("email", email);
+    ctx.insert("error", &error);
+    app.page(req, status, "login.html", ctx)
+}
+
+/// The throttle key for wrong passwords on one account name, known or not,
+/// so that throttling does not reveal which accounts exist.
+fn password_key(email: &str) -> String {
+    format!("pw:{}", hex::encode(Sha256::digest(email.as_bytes())))
+}
+
+fn ip_key(req: &Req) -> String {
+    format!("ip:{}", req.ip)
+}
+
+async fn password_submit(app: &App, req: &Req, body: RawBody) -> Outcome {
+    let form = match app.read_form(req, body).await {
+        Ok(form) => form,
+        Err(refused) => return Ok(refused),
+    };
+    let raw_email = form.get("email");
+    let shown_email = if raw_email.len() <= crate::auth::MAX_EMAIL_LEN { raw_email } else { "" };
+    let email = normalize_email(raw_email);
+    let password = Zeroizing::new(form.get("password").to_string());
+    let pw_key = email.as_deref().map(password_key);
+    let ip_key = ip_key(req);
+    let cap = app.settings.ip_failed_logins_per_minute as i32;
+
+    // Refuse before hashing when this source or this account name must wait.
+    let (ip_failures, ip_window_left, account_wait, user) = with_db!(app.db, |c| {
+        let (failures, left) = throttle::window(&*c, &ip_key).await?;
+        let wait = match &pw_key {
+            Some(key) => throttle::retry_after(&*c, key).await?,
+            None => 0,
+        };
+        let user = match &email {
+            Some(e) if wait == 0 && failures < cap => users::by_email(&*c, e).await?,
+            _ => None,
+        };
+        Ok((failures, left, wait, user))
+    })?;
+    let throttled = |seconds: i64| {
+        METRICS.throttled.inc();
+        METRICS.login(LoginOutcome::Throttled);
+        let msg = app.pages.text(req.lang, "login_throttled", &[("seconds", &seconds.to_string())]);
+        async move {
+            let resp = password_form(app, req, StatusCode::TOO_MANY_REQUESTS, shown_email, Some(msg)).await?;
+            Ok(Page::from(resp).retry_after(seconds).done())
+        }
+    };
+    if ip_failures >= cap {
+        return throttled(ip_window_left).await;
+    }
+    if account_wait > 0 {
+        return throttled(account_wait).await;
+    }
+
+    let ok = match (&email, &user) {
+        (Some(_), user) => {
+            app.hashing
+                .verify(password, user.as_ref().map(|u| u.password_hash.clone()))
+                .await?
+        }
+        // Not an address at all: nothing to look up, nothing to hash.
+        (None, _) => false,
+    };
+    let user = user.filter(|_| ok);
+    let Some(user) = user else {
+        with_db!(app.db, |c| {
+            let tx = c.transaction().await?;
+            if let Some(key) = &pw_key {
+                throttle::record_failure(&tx, key).await?;
+            }
+            throttle::record_in_window(&tx, &ip_key).await?;
+            tx.commit().await?;
+            Ok(())
+        })?;
+        METRICS.login(LoginOutcome::BadPassword);
+        tracing::info!(ip = %req.ip, "wrong e-mail or password");
+        let msg = app.pages.text(req.lang, "login_bad_credentials", &[]);
+        return password_form(app, req, StatusCode::UNAUTHORIZED, shown_email, Some(msg)).await;
+    };
+
+    let challenge = tokens::random_token();
+    let challenge_hash = tokens::hash_token(&challenge);
+    let ttl = app.settings.login_challenge_ttl_s as i64;
+    let enrolled = with_db!(app.db, |c| {
+        let tx = c.transaction().await?;
+        if let Some(key) = &pw_key {
+            throttle::clear(&tx, key).await?;
+        }
+        let enrolled = authenticators::has_confirmed(&tx, user.id).await?;
+        let stage = if enrolled { challenges::Stage::Totp } else { challenges::Stage::Enroll };
+        challenges::create(&tx, &challenge_hash, user.id, stage, ttl, req.ip).await?;
+        audit::record(&tx, Some(user.id), "password_accepted", Some(req.ip)).await?;
+        tx.commit().await?;
+        Ok(enrolled)
+    })?;
+    Ok(Page::redirect(if enrolled { "/login/totp" } else { "/enroll" })
+        .cookie(app.cookies.set(&app.cookies.login, &challenge, ttl as u64))
+        .cookie(app.cookies.clear(&app.cookies.session))
+        .done())
+}
+
+/// The live totp-stage challenge of this browser, if any.
+async fn pending_login(app: &App, req: &Req) -> Result<Option<(Vec<u8>, challenges::Challenge)>, DbError> {
+    let Some(cookie) = req.cookie(&app.cookies.login) else {
+        return Ok(None);
+    };
+    let id_hash = tokens::hash_token(cookie);
+    let found = with_db!(app.db, |c| Ok(challenges::get(&*c, &id_hash).await?))?;
+    Ok(found.map(|ch| (id_hash, ch)))
+}
+
+async fn second_factor_form(app: &App, req: &Req, template: &str) -> Outcome {
+    match pending_login(app, req).await? {
+        None => Ok(Page::redirect("/login").done()),
+        Some((_, ch)) if ch.stage == challenges::Stage::Enroll => Ok(Page::redirect("/enroll").done()),
+        Some(_) => code_page(app, req, template, StatusCode::OK, None).await,
+    }
+}
+
+async fn code_page(app: &App, req: &Req, template: &str, status: StatusCode, error: Option<String>) -> Outcome {
+    let mut ctx = tera::Context::new();
+    ctx.insert("error", &error);
+    app.page(req, status, template, ctx)
+}
+
+/// How a second-factor attempt ended.
+enum Verdict {
+    SignedIn { session: String },
+    Wrong,
+    Throttled(i64),
+    Locked,
+    NoLogin,
+}
+
+/// Ends the login: the challenge is consumed, a session with a new id
+/// begins, and logins abandoned since the last one are counted for the
+/// welcome page.
+async fn complete_login(
+    c: &impl GenericClient,
+    app: &App,
+    user_id: i64,
+    challenge_hash: &[u8],
+    ip: std::net::IpAddr,
+    event: &str,
+) -> Result<Option<String>, DbError> {
+    if !challenges::finish(c, challenge_hash).await? {
+        return Ok(None);
+    }
+    let previous = users::mark_login(c, user_id).await?;
+    let abandoned = audit::abandoned_since(c, user_id, previous).await?
+        + challenges::count_abandoned(c, user_id).await?;
+    let session = tokens::random_token();
+    sessions::create(
+        c,
+        &tokens::hash_token(&session),
+        user_id,
+        app.settings.session_ttl_s as i64,
+        false,
+        abandoned.min(i32::MAX as i64) as i32,
+    )
+    .await?;
+    audit::record(c, Some(user_id), event, Some(ip)).await?;
+    Ok(Some(session))
+}
+
+async fn totp_submit(app: &App, req: &Req, body: RawBody) -> Outcome {
+    let form = match app.read_form(req, body).await {
+        Ok(form) => form,
+        Err(refused) => return Ok(refused),
+    };
+    let Some(cookie) = req.cookie(&app.cookies.login) else {
+        return Ok(Page::redirect("/login").done());
+    };
+    let id_hash = tokens::hash_token(cookie);
+    let code = totp::parse_code(form.get("code"));
+    // Fixed at arrival: a retry during a database failover judges the code
+    // by the time it was typed.
+    let now = totp::now_unix();
+    let verdict = with_db!(app.db, |c| {
+        let tx = c.transaction().await?;
+        let Some(ch) = challenges::get(&tx, &id_hash).await? else {
+            return Ok(Verdict::NoLogin);
+        };
+        if ch.stage != challenges::Stage::Totp {
+            return Ok(Verdict::NoLogin);
+        }
+        let Some(user) = users::by_id(&tx, ch.user_id).await? else {
+            return Ok(Verdict::NoLogin);
+        };
+        if user.locked {
+            return Ok(Verdict::Locked);
+        }
+        if user.totp_retry_after_s > 0 {
+            return Ok(Verdict::Throttled(user.totp_retry_after_s));
+        }
+        let Some(code) = code else {
+            // Not a code at all: refused before it can count as a guess.
+            return Ok(Verdict::Wrong);
+        };
+        let mut accepted = false;
+        for a in authenticators::for_user(&tx, user.id).await?.iter().filter(|a| a.confirmed) {
+            let Ok(secret) = app.secrets.open(user.id, &a.secret_ct, &a.key_id) else {
+                tracing::error!(authenticator = a.id, "TOTP secret does not decrypt with the configured keys");
+                continue;
+            };
+            if let Some(step) = totp::matching_step(&secret, code, now) {
+                if authenticators::claim_step(&tx, a.id, step).await? {
+                    accepted = true;
+                    if a.key_id != app.secrets.current_key_id() {
+                        let (ct, key_id) = app.secrets.seal(user.id, &secret).expect("AES-GCM sealing cannot fail");
+                        authenticators::rewrap(&tx, a.id, &ct, &key_id).await?;
+                    }
+                    break;
+                }
+                METRICS.totp_replays.inc();
+                tracing::warn!(user = user.id, "replayed TOTP code refused");
+            }
+        }
+        if !accepted {
+            let failure = users::record_code_failure(&tx, user.id).await?;
+            audit::record(&tx, Some(user.id), if failure.locked { "locked" } else { "code_failed" }, Some(req.ip)).await?;
+            tx.commit().await?;
+            return Ok(if failure.locked { Verdict::Locked } else { Verdict::Wrong });
+        }
+        users::clear_code_failures(&tx, user.id, false).await?;
+        let Some(session) = complete_login(&tx, app, user.id, &id_hash, req.ip, "login").await? else {
+            return Ok(Verdict::NoLogin);
+        };
+        tx.commit().await?;
+        Ok(Verdict::SignedIn { session })
+    })?;
+    if code.is_none() && matches!(verdict, Verdict::Wrong) {
+        let msg = app.pages.text(req.lang, "totp_format", &[]);
+        return code_page(app, req, "login_totp.html", StatusCode::BAD_REQUEST, Some(msg)).await;
+    }
+    verdict_page(app, req, verdict, "login_totp.html", "totp_bad_code", LoginOutcome::Success).await
+}
+
+async fn verdict_page(
+    app: &App,
+    req: &Req,
+    verdict: Verdict,
+    template: &str,
+    wrong_key: &str,
+    success: LoginOutcome,
+) -> Outcome {
+    match verdict {
+        Verdict::SignedIn { session } => {
+            METRICS.login(success);
+            tracing::info!("login completed");
+            Ok(Page::redirect("/welcome")
+                .cookie(app.cookies.set(&app.cookies.session, &session, app.settings.session_ttl_s))
+                .cookie(app.cookies.clear(&app.cookies.login))
+                .done())
+        }
+        Verdict::Wrong => {
+            METRICS.login(LoginOutcome::BadCode);
+            METRICS.totp_failures.inc();
+            let msg = app.pages.text(req.lang, wrong_key, &[]);
+            code_page(app, req, template, StatusCode::UNAUTHORIZED, Some(msg)).await
+        }
+        Verdict::Throttled(seconds) => {
+            METRICS.login(LoginOutcome::Throttled);
+            METRICS.throttled.inc();
+            let msg = app.pages.text(req.lang, "totp_throttled", &[("seconds", &seconds.to_string())]);
+            let resp = code_page(app, req, template, StatusCode::TOO_MANY_REQUESTS, Some(msg)).await?;
+            Ok(Page::from(resp).retry_after(seconds).done())
+        }
+        Verdict::Locked => {
+            METRICS.login(LoginOutcome::Locked);
+            METRICS.throttled.inc();
+            let msg = app.pages.text(req.lang, "totp_locked", &[]);
+            let resp = code_page(app, req, template, StatusCode::TOO_MANY_REQUESTS, Some(msg)).await?;
+            Ok(Page::from(resp).retry_after(3600).done())
+        }
+        Verdict::NoLogin => Ok(Page::redirect("/login").done()),
+    }
+}
+
+async fn recovery_submit(app: &App, req: &Req, body: RawBody) -> Outcome {
+    let form = match app.read_form(req, body).await {
+        Ok(form) => form,
+        Err(refused) => return Ok(refused),
+    };
+    let Some(cookie) = req.cookie(&app.cookies.login) else {
+        return Ok(Page::redirect("/login").done());
+    };
+    let Some(code) = tokens::normalize_recovery_code(form.get("recovery_code")) else {
+        if pending_login(app, req).await?.is_none() {
+            return Ok(Page::redirect("/login").done());
+        }
+        let msg = app.pages.text(req.lang, "recovery_login_bad", &[]);
+        return code_page(app, req, "login_recovery.html", StatusCode::BAD_REQUEST, Some(msg)).await;
+    };
+    let code_hash = tokens::hash_token(&code);
+    let id_hash = tokens::hash_token(cookie);
+    let verdict = with_db!(app.db, |c| {
+        let tx = c.transaction().await?;
+        let Some(ch) = challenges::get(&tx, &id_hash).await? else {
+            return Ok(Verdict::NoLogin);
+        };
+        if ch.stage != challenges::Stage::Totp {
+            return Ok(Verdict::NoLogin);
+        }
+        let Some(user) = users::by_id(&tx, ch.user_id).await? else {
+            return Ok(Verdict::NoLogin);
+        };
+        // A locked account may still use a recovery code: that is the way
+        // out of the lock. The delay between wrong attempts still applies.
+        if user.totp_retry_after_s > 0 {
+            return Ok(Verdict::Throttled(user.totp_retry_after_s));
+        }
+        if !recovery::consume(&tx, user.id, &code_hash).await? {
+            users::record_code_failure(&tx, user.id).await?;
+            audit::record(&tx, Some(user.id), "recovery_code_failed", Some(req.ip)).await?;
+            tx.commit().await?;
+            return Ok(Verdict::Wrong);
+        }
+        users::clear_code_failures(&tx, user.id, true).await?;
+        let Some(session) = complete_login(&tx, app, user.id, &id_hash, req.ip, "login_recovery_code").await? else {
+            return Ok(Verdict::NoLogin);
+        };
+        tx.commit().await?;
+        Ok(Verdict::SignedIn { session })
+    })?;
+    verdict_page(app, req, verdict, "login_recovery.html", "recovery_login_bad", LoginOutcome::Recovery).await
+}
