@@ -64,6 +64,7 @@ fn check(fix: bool) -> Result<()> {
     formatting(&root, &files, fix)?;
     flake_lock(&root)?;
     pure_evaluation(&root)?;
+    rendered_configs(&root)?;
     python_driver(&root)?;
     eprintln!("nix: {} files checked, all good", files.len());
     Ok(())
@@ -411,6 +412,162 @@ fn same(what: &str, nix: &Value, rust: &Value) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// The proxy role's HAProxy and keepalived configurations, rendered by Nix
+/// from nixos-modules/render.nix for every proxy of the topology, then
+/// checked by Debian's haproxy and keepalived the way the NixOS modules
+/// assemble them (HAProxy's module puts its own `global` first; keepalived's
+/// writes global_defs, then the vrrp_scripts, then extraConfig).
+fn rendered_configs(root: &Path) -> Result<()> {
+    let _t = util::step("haproxy -c and keepalived --config-test on the rendered proxy configs");
+    deps::ensure(
+        "checking the rendered proxy configs",
+        &[
+            deps::pkg("haproxy", "/usr/sbin/haproxy"),
+            deps::pkg("keepalived", "/usr/sbin/keepalived"),
+            deps::pkg("openssl", "/usr/bin/openssl"),
+        ],
+    )?;
+    let work = util::target_dir().join("nix-render");
+    std::fs::create_dir_all(&work)?;
+    let cert = work.join("haproxy.pem");
+    if !cert.exists() {
+        let key = work.join("key.pem");
+        let crt = work.join("cert.pem");
+        util::output(
+            Command::new("openssl")
+                .args([
+                    "req",
+                    "-x509",
+                    "-newkey",
+                    "ec",
+                    "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1",
+                ])
+                .args([
+                    "-nodes",
+                    "-days",
+                    "3650",
+                    "-subj",
+                    "/CN=twofa-check",
+                    "-keyout",
+                ])
+                .arg(&key)
+                .arg("-out")
+                .arg(&crt),
+        )?;
+        std::fs::write(
+            &cert,
+            std::fs::read_to_string(&crt)? + &std::fs::read_to_string(&key)?,
+        )?;
+    }
+    // keepalived's script security wants a root-owned program; the check
+    // is about the syntax, and the images call the store's twofa.
+    let twofa = "/usr/bin/true";
+    let expr = format!(
+        r#"let
+  render = import {render};
+  topology = builtins.fromTOML (builtins.readFile {topology});
+  cluster = import {cluster} topology;
+in builtins.listToAttrs (map (name: {{
+  inherit name;
+  value = {{
+    haproxy = render.haproxy {{ inherit topology; backends = cluster.appBackends; certFile = "{cert}"; redirectToHttps = true; }};
+    script = render.frontendCheck {{ inherit topology; twofa = "{twofa}"; }};
+    keepalived = render.keepalived {{ inherit topology; nodeName = name; interface = "{iface}"; }};
+    globalDefs = render.keepalivedGlobalDefs {{ inherit topology; nodeName = name; }};
+  }};
+}}) cluster.roles.proxy)"#,
+        render = root.join("nixos-modules/render.nix").display(),
+        topology = root.join("vm-tests/topology.toml").display(),
+        cluster = root.join("nixos-modules/cluster.nix").display(),
+        cert = cert.display(),
+        twofa = twofa,
+        iface = an_interface(),
+    );
+    let out = util::output(
+        Command::new("nix-instantiate").args(["--eval", "--strict", "--json", "-E", &expr]),
+    )?;
+    let rendered: Value = serde_json::from_str(&out)?;
+    let proxies = rendered.as_object().context("no proxies rendered")?;
+    ensure!(!proxies.is_empty(), "the topology has no proxy node");
+    for (name, r) in proxies {
+        let s = |v: &Value| v.as_str().unwrap_or_default().to_owned();
+        let haproxy_cfg = work.join(format!("{name}-haproxy.cfg"));
+        std::fs::write(
+            &haproxy_cfg,
+            format!(
+                "global\n  stats socket {}/{name}.sock mode 600 expose-fd listeners level user\n\n{}",
+                work.display(),
+                s(&r["haproxy"])
+            ),
+        )?;
+        let out = Command::new("/usr/sbin/haproxy")
+            .arg("-c")
+            .arg("-f")
+            .arg(&haproxy_cfg)
+            .output()?;
+        if !out.status.success() {
+            bail!(
+                "haproxy -c rejects the config rendered for {name} ({}):\n{}{}",
+                haproxy_cfg.display(),
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let script = &r["script"];
+        let keepalived_conf = work.join(format!("{name}-keepalived.conf"));
+        std::fs::write(
+            &keepalived_conf,
+            format!(
+                "global_defs {{\n  enable_script_security\n{}\n}}\n\nvrrp_script proxy_serves {{\n  script \"{}\"\n  interval {}\n  fall {}\n  rise {}\n  timeout {}\n  weight {}\n}}\n\n{}",
+                s(&r["globalDefs"]),
+                s(&script["script"]),
+                script["interval"],
+                script["fall"],
+                script["rise"],
+                script["timeout"],
+                script["weight"],
+                s(&r["keepalived"])
+            ),
+        )?;
+        // keepalived 2.2's --config-test ends by SIGTERM to itself once a
+        // vrrp_script is in use; it reports every problem on stderr.
+        let out = Command::new("/usr/sbin/keepalived")
+            .arg("--config-test")
+            .arg("-f")
+            .arg(&keepalived_conf)
+            .output()?;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let clean_exit = out.status.success()
+            || std::os::unix::process::ExitStatusExt::signal(&out.status) == Some(15);
+        if !clean_exit || !stderr.trim().is_empty() {
+            bail!(
+                "keepalived --config-test rejects the config rendered for {name} ({}, {}):\n{stderr}",
+                keepalived_conf.display(),
+                out.status
+            );
+        }
+    }
+    Ok(())
+}
+
+/// keepalived refuses loopback and unknown interfaces: one of this machine's.
+fn an_interface() -> String {
+    let mut names: Vec<String> = std::fs::read_dir("/sys/class/net")
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n != "lo")
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    if names.iter().any(|n| n == "eth0") {
+        return "eth0".into();
+    }
+    names.into_iter().next().unwrap_or_else(|| "eth0".into())
 }
 
 /// The VM tests' driver as the NixOS test framework checks it: the script

@@ -1,0 +1,151 @@
+# The configuration texts of the proxy role, as pure functions of the
+# topology (builtins only, no nixpkgs). nixos-modules/roles/proxy.nix hands
+# them to services.haproxy and services.keepalived; `cargo xtask nix`
+# evaluates the same functions with nix-instantiate and runs the real
+# `haproxy -c` and `keepalived --config-test` on the result. The lab writes
+# the same settings from the same topology keys (docs/nix.md, side by side).
+let
+  join = builtins.concatStringsSep;
+  when = cond: text:
+    if cond
+    then text
+    else "";
+  cluster = import ./cluster.nix;
+in {
+  # haproxy.cfg after the NixOS module's own `global` section.
+  haproxy = {
+    topology,
+    backends,
+    certFile,
+    redirectToHttps,
+  }: let
+    inherit (topology) ports haproxy;
+    checkTimeout =
+      if haproxy.check_inter_ms > 500
+      then haproxy.check_inter_ms
+      else 500;
+  in ''
+    global
+      log /dev/log local0 info
+      maxconn 4096
+      ssl-default-bind-options ssl-min-ver TLSv1.2 no-tls-tickets
+
+    defaults
+      mode http
+      log global
+      option httplog
+      option dontlognull
+      timeout connect ${toString haproxy.timeout_connect_ms}ms
+      timeout client ${toString haproxy.timeout_client_s}s
+      timeout server ${toString haproxy.timeout_server_s}s
+      timeout check ${toString checkTimeout}ms
+      timeout http-request 10s
+      timeout http-keep-alive 10s
+      retries ${toString haproxy.retries}
+      option redispatch 1
+      retry-on conn-failure empty-response response-timeout
+
+    frontend www
+      bind :${toString ports.http}
+      bind :${toString ports.https} ssl crt ${certFile} alpn http/1.1
+      option forwardfor
+      # A POST that reached an app may have used up a TOTP code there; a retry
+      # on another app would be refused as a replay. POSTs are retried only
+      # when the connection itself failed.
+      http-request disable-l7-retry if METH_POST
+      # Per-source-IP request rate, a first line against floods.
+      stick-table type ip size 100k expire 30s store http_req_rate(10s)
+      http-request track-sc0 src
+      http-request deny deny_status 429 if { sc_http_req_rate(0) gt ${toString haproxy.rate_limit_per_10s} }
+      ${when redirectToHttps "http-request redirect scheme https code 301 if !{ ssl_fc }"}
+      http-request set-header X-Forwarded-Proto https if { ssl_fc }
+      http-request set-header X-Forwarded-Proto http if !{ ssl_fc }
+      http-response set-header Strict-Transport-Security "max-age=63072000" if { ssl_fc }
+      default_backend apps
+
+    # What keepalived's check script asks: does this HAProxy serve?
+    frontend check
+      bind 127.0.0.1:${toString ports.proxy_check}
+      monitor-uri /healthz
+      monitor fail if { nbsrv(apps) lt 1 }
+
+    backend apps
+      balance leastconn
+      option httpchk GET /readyz
+      http-check expect status 200
+      default-server inter ${toString haproxy.check_inter_ms}ms fall ${toString haproxy.check_fall} rise ${toString haproxy.check_rise}
+      ${join "\n  " (map (b: "server ${b.name} ${b.address} check") backends)}
+  '';
+
+  # services.keepalived.extraGlobalDefs (inside global_defs; the module adds
+  # enable_script_security).
+  keepalivedGlobalDefs = {
+    topology,
+    nodeName,
+  }: ''
+    router_id ${nodeName}
+    # VRRPv2 rounds sub-second advert intervals up to 1 s.
+    vrrp_version ${toString topology.vrrp.version}
+    script_user keepalived_script
+  '';
+
+  # services.keepalived.vrrpScripts.proxy_serves: this proxy's frontend
+  # answers and has an app to send requests to.
+  frontendCheck = {
+    topology,
+    twofa,
+  }: let
+    inherit (topology) ports vrrp;
+  in {
+    script = "${twofa} probe http http://127.0.0.1:${toString ports.proxy_check}/healthz --timeout-ms 800";
+    interval = vrrp.script_interval;
+    timeout = vrrp.script_interval;
+    fall = vrrp.script_fall;
+    rise = vrrp.script_rise;
+    # weight 0: a failing check puts the instance in FAULT, the peer takes the VIP.
+    weight = 0;
+  };
+
+  # services.keepalived.extraConfig. keepalived resolves track_process names
+  # while parsing, and the NixOS module writes extraConfig after the
+  # instances it generates, so the vrrp_track_process and the instance that
+  # uses it are both written here, in that order; the vrrp_script
+  # (vrrpScripts) comes earlier in the file.
+  keepalived = {
+    topology,
+    nodeName,
+    interface,
+  }: let
+    inherit (topology) vrrp;
+    c = cluster topology;
+    node = c.nodes.${nodeName};
+  in ''
+    vrrp_track_process haproxy {
+      process haproxy
+      quorum 1
+      weight 0
+    }
+
+    vrrp_instance twofa {
+      # Both proxies start as BACKUP; the priority elects the master.
+      state BACKUP
+      interface ${interface}
+      virtual_router_id ${toString vrrp.virtual_router_id}
+      priority ${toString node.vrrp_priority}
+      advert_int ${toString vrrp.advert_int}
+      unicast_src_ip ${node.address}
+      unicast_peer {
+        ${join "\n    " c.peers.${nodeName}}
+      }
+      virtual_ipaddress {
+        ${c.vipCidr} dev ${interface}
+      }
+      track_script {
+        proxy_serves
+      }
+      track_process {
+        haproxy
+      }
+    }
+  '';
+}

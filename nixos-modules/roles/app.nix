@@ -1,0 +1,32 @@
+# The app role: twofa, reachable only from the proxies (and the topology's
+# test client), talking to whichever db node Patroni made leader.
+{
+  config,
+  lib,
+  ...
+}: let
+  top = config.twofa.topology;
+  cluster = import ../cluster.nix top;
+  node = cluster.nodes.${config.twofa.node};
+  dir = config.twofa.secretsDir;
+in {
+  services.twofa = {
+    enable = true;
+    listen = "${node.address}:${toString top.ports.app}";
+    # Every db node; libpq keeps the one that accepts writes, so a Patroni
+    # failover needs no proxy in between.
+    inherit (cluster) databaseUrl;
+    secretKeyFile = "${dir}/secret-key";
+    databasePasswordFile = "${dir}/db-password";
+    settings = {
+      trusted_proxies = cluster.trustedProxies;
+      # Longer than a Patroni failover, shorter than HAProxy's timeout server.
+      inherit (top.app) db_retry_deadline_s;
+      cookie_secure = lib.mkDefault true;
+    };
+  };
+
+  networking.firewall.extraInputRules = ''
+    ip saddr { ${lib.concatStringsSep ", " (cluster.proxyAddresses ++ cluster.clientAddresses)} } tcp dport ${toString top.ports.app} accept
+  '';
+}

@@ -1,0 +1,146 @@
+# The db role: etcd (the DCS) and Patroni running PostgreSQL, one of three
+# members. Timings come from the topology's [etcd] and [patroni] sections,
+# the values the lab measured with the Patroni version nixpkgs ships.
+{
+  config,
+  lib,
+  pkgs,
+  ...
+}: let
+  top = config.twofa.topology;
+  cluster = import ../cluster.nix top;
+  node = cluster.nodes.${config.twofa.node};
+  inherit (top) ports;
+  dir = config.twofa.secretsDir;
+  postgresql = pkgs.postgresql_15;
+  socketDir = "/run/patroni";
+
+  addrSet = addresses: "{ ${lib.concatStringsSep ", " addresses} }";
+  hba = type: database: user: addresses:
+    map (a: "${type} ${database} ${user} ${a}/32 scram-sha-256") addresses;
+
+  # Runs once, when Patroni initialises the cluster: the app's role and
+  # database, with the password from the secrets directory (never in the
+  # store). Patroni passes the superuser connection URL as $1.
+  postBootstrap = pkgs.writeShellScript "twofa-post-bootstrap" ''
+    set -eu
+    password="$(cat ${lib.escapeShellArg "${dir}/db-password"})"
+    ${postgresql}/bin/psql "$1" -v ON_ERROR_STOP=1 -v password="$password" <<'SQL'
+    CREATE ROLE ${top.app.database_user} LOGIN PASSWORD :'password';
+    CREATE DATABASE ${top.app.database} OWNER ${top.app.database_user};
+    SQL
+  '';
+in {
+  services.etcd = {
+    enable = true;
+    inherit (node) name;
+    # The node address for the peers, 127.0.0.1 for local tools (etcdctl).
+    listenClientUrls = ["http://${node.address}:${toString ports.etcd_client}" "http://127.0.0.1:${toString ports.etcd_client}"];
+    advertiseClientUrls = ["http://${node.address}:${toString ports.etcd_client}"];
+    listenPeerUrls = ["http://${node.address}:${toString ports.etcd_peer}"];
+    initialAdvertisePeerUrls = ["http://${node.address}:${toString ports.etcd_peer}"];
+    initialCluster = cluster.etcdInitialCluster;
+    initialClusterToken = "twofa-${top.patroni.scope}";
+    extraConf = {
+      HEARTBEAT_INTERVAL = toString top.etcd.heartbeat_interval_ms;
+      ELECTION_TIMEOUT = toString top.etcd.election_timeout_ms;
+      # Without pre-vote a healed partition forces an election and Patroni
+      # loses etcd for seconds.
+      PRE_VOTE = lib.boolToString top.etcd.pre_vote;
+    };
+  };
+  # The module waits 30 s before restarting a failed etcd.
+  systemd.services.etcd.serviceConfig.RestartSec = lib.mkForce "2s";
+
+  services.patroni = {
+    enable = true;
+    postgresqlPackage = postgresql;
+    postgresqlPort = ports.postgres;
+    restApiPort = ports.patroni_api;
+    inherit (top.patroni) scope;
+    inherit (node) name;
+    nodeIp = node.address;
+    otherNodesIps = cluster.peers.${node.name};
+
+    settings = {
+      # etcd3: etcd 3.6 has no v2 API.
+      etcd3.hosts = cluster.etcdHosts;
+
+      bootstrap = {
+        dcs = {
+          # Patroni 4.1 raises ttl to at least 20 and keeps
+          # loop_wait + 2 * retry_timeout <= ttl.
+          inherit (top.patroni) ttl loop_wait retry_timeout synchronous_mode;
+          maximum_lag_on_failover = 1048576;
+          postgresql = {
+            use_pg_rewind = true;
+            use_slots = true;
+            parameters = {
+              password_encryption = "scram-sha-256";
+              wal_level = "replica";
+              hot_standby = "on";
+              wal_log_hints = "on";
+              max_wal_senders = 10;
+              max_replication_slots = 10;
+              max_connections = 100;
+              wal_sender_timeout = "${toString top.patroni.wal_sender_timeout_s}s";
+              wal_receiver_timeout = "${toString top.patroni.wal_receiver_timeout_s}s";
+            };
+          };
+        };
+        initdb = [{encoding = "UTF8";} "data-checksums" {auth = "scram-sha-256";}];
+        post_bootstrap = postBootstrap;
+      };
+
+      postgresql = {
+        # The module listens on the node address only; 127.0.0.1 too, for
+        # local tools (as in the lab).
+        listen = lib.mkForce "${node.address},127.0.0.1:${toString ports.postgres}";
+        # A spread checkpoint would hold a new replica for minutes.
+        basebackup = [{checkpoint = "fast";}];
+        authentication = {
+          superuser.username = "postgres";
+          replication.username = "replicator";
+          rewind.username = "rewind_user";
+        };
+        parameters = {
+          # The module creates no /run/postgresql.
+          unix_socket_directories = socketDir;
+          password_encryption = "scram-sha-256";
+        };
+        pg_hba =
+          ["local all all scram-sha-256" "host all all 127.0.0.1/32 scram-sha-256"]
+          ++ hba "host" "all" "postgres" cluster.dbAddresses
+          ++ hba "host" "replication" "replicator" cluster.dbAddresses
+          ++ hba "host" "all" "rewind_user" cluster.dbAddresses
+          ++ hba "host" top.app.database top.app.database_user cluster.appAddresses;
+      };
+    };
+
+    # Read by the patroni user when the service starts (files outside the store).
+    environmentFiles = {
+      PATRONI_SUPERUSER_PASSWORD = "${dir}/superuser-password";
+      PATRONI_REPLICATION_PASSWORD = "${dir}/replication-password";
+      PATRONI_REWIND_PASSWORD = "${dir}/rewind-password";
+    };
+  };
+
+  systemd.services.patroni = {
+    wants = ["etcd.service"];
+    after = ["etcd.service"];
+    # Restart however often it takes while etcd or the peers come back.
+    startLimitIntervalSec = 0;
+    serviceConfig = {
+      RestartSec = "2s";
+      RuntimeDirectory = "patroni";
+      RuntimeDirectoryMode = "0750";
+      # PostgreSQL may outlive a Patroni restart (KillMode=process); keep its socket.
+      RuntimeDirectoryPreserve = true;
+    };
+  };
+
+  networking.firewall.extraInputRules = ''
+    ip saddr ${addrSet cluster.peers.${node.name}} tcp dport { ${toString ports.etcd_client}, ${toString ports.etcd_peer}, ${toString ports.patroni_api} } accept
+    ip saddr ${addrSet (cluster.peers.${node.name} ++ cluster.appAddresses)} tcp dport ${toString ports.postgres} accept
+  '';
+}
