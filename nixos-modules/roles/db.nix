@@ -89,7 +89,7 @@ in {
           };
         };
         initdb = [{encoding = "UTF8";} "data-checksums" {auth = "scram-sha-256";}];
-        post_bootstrap = postBootstrap;
+        post_bootstrap = "${postBootstrap}";
       };
 
       postgresql = {

@@ -1,0 +1,98 @@
+# The Android authenticator, built the way `cargo xtask apk` builds it (no
+# Gradle): aapt2 compile + link, javac against android.jar, dex, zip the dex
+# in with fixed timestamps, zipalign, then sign. Here the tools come from
+# nixpkgs' androidenv (build-tools 34.0.0 with d8 instead of Debian's dx,
+# the API 34 android.jar instead of Debian's API 23 jar + framework-res).
+#
+# The output holds the unsigned aligned APK (reproducible; sign it for a
+# release outside the store, where the release key lives) and a copy signed
+# with a throwaway debug key made during the build, to install for testing.
+{
+  lib,
+  stdenvNoCC,
+  androidenv,
+  jdk17_headless,
+  zxing,
+  zip,
+  src,
+}: let
+  buildToolsVersion = "34.0.0";
+  platformVersion = "34";
+  sdk =
+    (androidenv.composeAndroidPackages {
+      buildToolsVersions = [buildToolsVersion];
+      platformVersions = [platformVersion];
+      includeEmulator = false;
+      includeSystemImages = false;
+      includeNDK = false;
+      includeSources = false;
+    })
+    .androidsdk;
+  sdkRoot = "${sdk}/libexec/android-sdk";
+  tools = "${sdkRoot}/build-tools/${buildToolsVersion}";
+  androidJar = "${sdkRoot}/platforms/android-${platformVersion}/android.jar";
+  zxingJar = "${zxing}/lib/java/core-${zxing.version}.jar";
+in
+  stdenvNoCC.mkDerivation {
+    pname = "twofa-authenticator";
+    version = "0.1.0";
+    inherit src;
+
+    nativeBuildInputs = [jdk17_headless zip];
+
+    buildPhase = ''
+      runHook preBuild
+      mkdir -p build/gen build/classes build/dex
+
+      ${tools}/aapt2 compile --dir res -o build/res.zip
+      ${tools}/aapt2 link -I ${androidJar} --manifest AndroidManifest.xml \
+        --min-sdk-version 24 --target-sdk-version 34 \
+        --java build/gen -o build/base.apk build/res.zip
+
+      find src build/gen -name '*.java' | sort > build/sources.txt
+      javac -source 8 -target 8 -encoding UTF-8 \
+        -bootclasspath ${androidJar} -cp ${zxingJar} \
+        -Xlint:all,-options,-deprecation -Werror \
+        -d build/classes @build/sources.txt
+
+      find build/classes -name '*.class' | sort > build/classes.txt
+      ${tools}/d8 --release --min-api 24 --lib ${androidJar} \
+        --output build/dex @build/classes.txt ${zxingJar}
+
+      cp build/base.apk build/unsigned.apk
+      chmod 0644 build/dex/classes.dex
+      touch -t 198001010000 build/dex/classes.dex
+      (cd build/dex && TZ=UTC zip -X -9 -q ../unsigned.apk classes.dex)
+      ${tools}/zipalign -p -f 4 build/unsigned.apk build/aligned.apk
+
+      keytool -genkeypair -keystore build/debug.keystore -storetype PKCS12 \
+        -storepass android -keypass android -alias androiddebugkey \
+        -keyalg RSA -keysize 2048 -validity 10000 \
+        -dname "CN=twofa authenticator debug,O=twofa,C=US"
+      ${tools}/apksigner sign --ks build/debug.keystore --ks-pass pass:android \
+        --ks-key-alias androiddebugkey --v4-signing-enabled false \
+        --out build/debug.apk build/aligned.apk
+      runHook postBuild
+    '';
+
+    doCheck = true;
+    checkPhase = ''
+      ${tools}/apksigner verify build/debug.apk
+      ${tools}/zipalign -c 4 build/debug.apk
+      if ${tools}/aapt2 dump permissions build/debug.apk | grep -q android.permission.INTERNET; then
+        echo "the APK requests INTERNET; the authenticator must never do so" >&2
+        exit 1
+      fi
+    '';
+
+    installPhase = ''
+      install -Dm0644 build/aligned.apk $out/twofa-authenticator-unsigned.apk
+      install -Dm0644 build/debug.apk $out/twofa-authenticator-debug.apk
+    '';
+
+    meta = {
+      description = "twofa's Android TOTP authenticator (APK)";
+      license = lib.licenses.agpl3Plus;
+      platforms = ["x86_64-linux"];
+    };
+  }
