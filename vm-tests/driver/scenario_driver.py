@@ -15,6 +15,7 @@
 
 import json
 import random
+import re
 import shlex
 import sys
 import time
@@ -149,6 +150,21 @@ class Cluster:
         self.last_taken_down: list[str] = []
         self.client = self.vms[self.of_role("client")[0]]
 
+    def app_urls(self) -> list[str]:
+        return [f"http://{self.nodes[n]['address']}:{self.ports['app']}" for n in self.of_role("app")]
+
+    def expand(self, command: str) -> str:
+        """Placeholders a `run` command may use instead of addresses:
+        {vip}, {apps} (the apps' base URLs, comma-separated), {proxy_url}
+        (http://VIP:port) and {<node name>} (that node's address)."""
+        values = {
+            "vip": self.vip,
+            "apps": ",".join(self.app_urls()),
+            "proxy_url": f"http://{self.vip}:{self.ports['http']}",
+        }
+        values.update({name: n["address"] for name, n in self.nodes.items()})
+        return re.sub(r"\{([a-z0-9_]+)\}", lambda m: values.get(m.group(1), m.group(0)), command)
+
     def of_role(self, role: str) -> list[str]:
         return [name for name, n in self.nodes.items() if n["role"] == role]
 
@@ -257,21 +273,26 @@ class Load:
         self.started = False
 
     def command(self) -> list[str]:
+        """Every [load] key becomes the probe's flag of the same name
+        (`register_every` -> `--register-every`), as in the lab; the
+        accounts are registered and checked on the apps directly, so the
+        proxies' per-IP rate limit is spent on the load alone."""
         c = self.cluster
-        return [
+        command = [
             TWOFA,
             "probe",
             "load",
             "--base-url",
             f"http://{c.vip}:{c.ports['http']}",
-            "--accounts",
-            str(self.settings.get("accounts", 20)),
-            "--concurrency",
-            str(self.settings.get("concurrency", 4)),
+            "--direct",
+            ",".join(c.app_urls()),
             "--seconds",
             str(self.seconds),
             "--json",
         ]
+        for key, value in sorted(self.settings.items()):
+            command += [f"--{key.replace('_', '-')}", str(value).lower() if isinstance(value, bool) else str(value)]
+        return command
 
     def start(self) -> None:
         run = shlex.join(self.command())
@@ -362,10 +383,12 @@ class Runner:
                 c.vms[name].succeed(command)
         elif action == "run":
             expected = int(step.get("expect_exit", 0))
+            command = c.expand(step["command"])
             for name in names:
-                status, out = c.vms[name].execute(step["command"])
+                status, out = c.vms[name].execute(command)
+                print(out)
                 if status != expected:
-                    raise ScenarioError(f"{name}: `{step['command']}` exited {status}, expected {expected}:\n{out}")
+                    raise ScenarioError(f"{name}: `{command}` exited {status}, expected {expected}:\n{out}")
         elif action == "chaos":
             self.chaos(step)
         else:
