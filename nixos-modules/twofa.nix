@@ -145,8 +145,15 @@ in {
 
     networking.firewall.allowedTCPPorts = lib.mkIf cfg.openFirewall [port];
 
-    # The command-line tool for administrators (`twofa user …`, `twofa probe …`).
+    # The command-line tool for administrators (`twofa user …`, `twofa
+    # check-config`), reading the service's configuration and, as root, its
+    # secret files.
     environment.systemPackages = [cfg.package];
+    environment.etc."twofa/twofa.toml".source = configFile;
+    environment.sessionVariables =
+      {TWOFA_CONFIG = "/etc/twofa/twofa.toml";}
+      // lib.optionalAttrs (cfg.secretKeyFile != null) {TWOFA_SECRET_KEY_FILE = cfg.secretKeyFile;}
+      // lib.optionalAttrs (cfg.databasePasswordFile != null) {TWOFA_DATABASE_PASSWORD_FILE = cfg.databasePasswordFile;};
 
     systemd.services.twofa = {
       description = "twofa web login with TOTP two-factor authentication";

@@ -14,6 +14,7 @@
   dir = config.twofa.secretsDir;
   postgresql = pkgs.postgresql_15;
   socketDir = "/run/patroni";
+  secretFiles = ["db-password" "superuser-password" "replication-password" "rewind-password"];
 
   addrSet = addresses: "{ ${lib.concatStringsSep ", " addresses} }";
   hba = type: database: user: addresses:
@@ -126,6 +127,17 @@ in {
   };
 
   systemd.services.patroni = {
+    # Patroni would bootstrap with empty passwords if the files were missing
+    # (the module's script exports whatever it reads): refuse, and retry
+    # until they are provisioned.
+    preStart = ''
+      for f in ${lib.concatMapStringsSep " " (f: lib.escapeShellArg "${dir}/${f}") secretFiles}; do
+        if [ ! -s "$f" ]; then
+          echo "twofa: missing secret $f (see docs/nix.md, Secrets)" >&2
+          exit 1
+        fi
+      done
+    '';
     wants = ["etcd.service"];
     after = ["etcd.service"];
     # Restart however often it takes while etcd or the peers come back.
