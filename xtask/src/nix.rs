@@ -657,24 +657,70 @@ fn python_driver(root: &Path) -> Result<()> {
         )
         .context("pyflakes rejects the VM test script; the Nix build would too")?;
     }
+    let dir = root.join("vm-tests/scenarios");
+    let mut scenarios: Vec<PathBuf> = if dir.is_dir() {
+        std::fs::read_dir(&dir)?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    scenarios.sort();
     {
         let _t = util::step("the driver reads every scenario file");
-        let mut cmd = Command::new("/usr/bin/python3");
-        cmd.arg(&driver)
-            .arg("--check")
-            .arg(root.join("vm-tests/topology.toml"));
-        let dir = root.join("vm-tests/scenarios");
-        let mut scenarios: Vec<PathBuf> = if dir.is_dir() {
-            std::fs::read_dir(&dir)?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.extension().is_some_and(|e| e == "toml"))
-                .collect()
-        } else {
-            Vec::new()
-        };
-        scenarios.sort();
-        cmd.args(&scenarios);
-        util::run(&mut cmd).context("a scenario uses a step the NixOS driver cannot run")?;
+        util::run(
+            Command::new("/usr/bin/python3")
+                .arg(&driver)
+                .arg("--check")
+                .arg(root.join("vm-tests/topology.toml"))
+                .args(&scenarios),
+        )
+        .context("a scenario uses a step the NixOS driver cannot run")?;
+    }
+    {
+        let _t = util::step("the driver plays every scenario against stand-in VMs (selftest.py)");
+        let selftest = driver_dir.join("selftest.py");
+        util::run(
+            Command::new(&python)
+                .args([
+                    "-m",
+                    "mypy",
+                    "--no-implicit-optional",
+                    "--no-color-output",
+                    "--cache-dir",
+                ])
+                .arg(work.join("mypy-cache"))
+                .arg(&selftest)
+                .current_dir(&driver_dir),
+        )
+        .context("mypy rejects vm-tests/driver/selftest.py")?;
+        util::run(
+            Command::new(&python)
+                .args(["-m", "pyflakes"])
+                .arg(&selftest),
+        )
+        .context("pyflakes rejects vm-tests/driver/selftest.py")?;
+        let out = Command::new("/usr/bin/python3")
+            .arg(&selftest)
+            .arg(root.join("vm-tests/topology.toml"))
+            .args(&scenarios)
+            .output()
+            .context("could not run /usr/bin/python3")?;
+        if !out.status.success() {
+            bail!(
+                "the scenario driver failed against stand-in VMs:\n{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        for line in stdout
+            .lines()
+            .filter(|l| l.starts_with("ok:") || l.starts_with("selftest:"))
+        {
+            eprintln!("    {line}");
+        }
     }
     Ok(())
 }

@@ -1,0 +1,258 @@
+# Runs scenario_driver.py against stand-in VMs, so the interpreter itself is
+# exercised on a machine that cannot boot NixOS VMs: every scenario file is
+# played step by step (selectors resolved, faults applied and undone, the
+# load started and read, the verdict taken), and a few fixed cases check
+# that a fault hits the right VM and that a figure beyond its bound fails.
+# The stand-ins imitate the NixOS test driver's Machine (crash, start,
+# block, unblock, execute, succeed, wait_until_succeeds) and answer the
+# driver's shell commands from a small model of the cluster.
+#
+#     python3 selftest.py topology.toml [scenarios/*.toml]
+
+import json
+import sys
+import tempfile
+import time
+import tomllib
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+sys.path.insert(0, str(Path(__file__).parent))
+import scenario_driver as sd  # noqa: E402
+
+
+class FakeClock:
+    """Sleeps advance a virtual clock: scenarios that wait minutes run at once."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += max(float(seconds), 0.0)
+
+
+class World:
+    def __init__(self, topology: dict[str, Any], report: dict[str, Any]) -> None:
+        self.nodes = {n["name"]: n for n in topology["nodes"]}
+        self.vip = topology["network"]["vip"]
+        self.up: set[str] = set()
+        self.cut: set[str] = set()
+        self.dbs = [n for n, v in self.nodes.items() if v["role"] == "db"]
+        self.proxies = sorted(
+            (n for n, v in self.nodes.items() if v["role"] == "proxy"),
+            key=lambda n: -int(self.nodes[n].get("vrrp_priority", 0)),
+        )
+        self.leader = self.dbs[0]
+        self.report = report
+        self.load_started = False
+        self.log: list[str] = []
+
+    def reachable(self, name: str) -> bool:
+        return name in self.up and name not in self.cut
+
+    def elect(self) -> None:
+        if not self.reachable(self.leader):
+            alive = [d for d in self.dbs if self.reachable(d)]
+            if alive:
+                self.leader = alive[0]
+
+    def vip_holder(self) -> str | None:
+        return next((p for p in self.proxies if self.reachable(p)), None)
+
+    def answer(self, name: str, command: str) -> tuple[int, str]:
+        self.log.append(f"{name}: {command}")
+        if name not in self.up:
+            raise RuntimeError(f"command on {name}, which is down: {command}")
+        self.elect()
+        if command.startswith("systemctl is-active"):
+            return 0, ""
+        if "/primary" in command:
+            return (0 if name == self.leader and self.reachable(name) else 1), ""
+        if "/cluster" in command:
+            members = [
+                {
+                    "name": d,
+                    "state": "running" if d == self.leader else "streaming",
+                    "role": "leader" if d == self.leader else "sync_standby",
+                }
+                for d in self.dbs
+                if self.reachable(d)
+            ]
+            return 0, json.dumps({"members": members})
+        if command.startswith("ip -4 -o addr show"):
+            return (0 if name == self.vip_holder() else 1), ""
+        if "/readyz" in command:
+            return (0 if self.vip_holder() and self.reachable(self.leader) else 7), ""
+        if "systemd-run" in command:
+            if "probe load" not in command or "--base-url" not in command:
+                return 1, "not a load command"
+            self.load_started = True
+            return 0, ""
+        if command.startswith("test -s") and "twofa-load/rc" in command:
+            return (0 if self.load_started else 1), ""
+        if command.startswith("cat") and command.endswith("report.json"):
+            return 0, json.dumps(self.report)
+        return 0, ""
+
+
+class FakeVM:
+    def __init__(self, name: str, world: World) -> None:
+        self.name = name
+        self.world = world
+        self.events: list[str] = []
+
+    @property
+    def booted(self) -> bool:
+        return self.name in self.world.up
+
+    def start(self) -> None:
+        self.events.append("start")
+        self.world.up.add(self.name)
+
+    def crash(self) -> None:
+        self.events.append("crash")
+        self.world.up.discard(self.name)
+
+    def block(self) -> None:
+        self.events.append("block")
+        self.world.cut.add(self.name)
+
+    def unblock(self) -> None:
+        self.events.append("unblock")
+        self.world.cut.discard(self.name)
+
+    def execute(self, command: str, timeout: int | None = None) -> tuple[int, str]:
+        return self.world.answer(self.name, command)
+
+    def succeed(self, *commands: str, timeout: int | None = None) -> str:
+        out = ""
+        for command in commands:
+            status, text = self.execute(command)
+            if status != 0:
+                raise AssertionError(f"{self.name}: `{command}` failed ({status})")
+            out += text
+        return out
+
+    def wait_until_succeeds(self, command: str, timeout: int = 900) -> str:
+        # The model answers at once: what fails now would fail forever.
+        return self.succeed(command)
+
+
+@contextmanager
+def subtest(name: str) -> Iterator[None]:
+    print(f"  subtest: {name}")
+    yield
+
+
+def satisfying(expect: dict[str, Any]) -> dict[str, Any]:
+    """A load report that meets every figure of [expect] exactly."""
+    return {(k[4:] if k.startswith(("max_", "min_")) else k): v for k, v in expect.items()}
+
+
+def play(topology_path: str, scenario_path: str, report: dict[str, Any]) -> World:
+    with open(topology_path, "rb") as f:
+        world = World(tomllib.load(f), report)
+    vms = [FakeVM(n, world) for n in world.nodes]
+    sd.run_scenario(vms, subtest, topology_path, scenario_path, "short")
+    return world
+
+
+README_EXAMPLE = """
+name = "db-primary-crash"
+[load]
+accounts = 20
+concurrency = 4
+[profile.short]
+load_seconds = 45
+[[steps]]
+action = "wait_healthy"
+[[steps]]
+action = "start_load"
+[[steps]]
+action = "sleep"
+seconds = 5
+[[steps]]
+action = "crash"
+node = "@db-leader"
+[[steps]]
+action = "sleep"
+seconds = 30
+[[steps]]
+action = "start"
+node = "@crashed"
+[[steps]]
+action = "wait_load"
+[expect]
+max_failed_logins = 0
+max_write_outage_ms = 22000
+accounts_lost = 0
+"""
+
+
+def fixed_cases(topology_path: str, work: Path) -> None:
+    example = work / "db-primary-crash.toml"
+    example.write_text(README_EXAMPLE)
+    good = {"failed_logins": 0, "write_outage_ms": 9000, "accounts_lost": 0}
+
+    world = play(topology_path, str(example), good)
+    events = [e for e in world.log if "probe load" in e]
+    assert events and "--accounts 20" in events[0] and "--concurrency 4" in events[0], events
+    assert "--seconds 45" in events[0], events
+    print("ok: the README example runs, the load gets its [load] flags")
+
+    try:
+        play(topology_path, str(example), {**good, "write_outage_ms": 30000})
+    except sd.ScenarioError as e:
+        assert "max_write_outage_ms" in str(e), e
+        print("ok: a write outage beyond max_write_outage_ms fails the scenario")
+    else:
+        raise AssertionError("a 30 s write outage passed a 22 s bound")
+
+    try:
+        play(topology_path, str(example), {"failed_logins": 0, "accounts_lost": 0})
+    except sd.ScenarioError as e:
+        assert "write_outage_ms" in str(e), e
+        print("ok: a figure missing from the report fails the scenario")
+    else:
+        raise AssertionError("a missing figure passed")
+
+
+def check_leader_is_crashed(topology_path: str, work: Path) -> None:
+    """The crash step must hit the Patroni leader, the start step the same VM."""
+    example = work / "db-primary-crash.toml"
+    with open(topology_path, "rb") as f:
+        world = World(tomllib.load(f), {"failed_logins": 0, "write_outage_ms": 1, "accounts_lost": 0})
+    world.leader = world.dbs[1]
+    vms = [FakeVM(n, world) for n in world.nodes]
+    sd.run_scenario(vms, subtest, topology_path, str(example), "short")
+    by_name = {vm.name: vm for vm in vms}
+    leader_events = by_name[world.dbs[1]].events
+    assert leader_events == ["start", "crash", "start"], leader_events
+    for other in world.dbs[:1] + world.dbs[2:]:
+        assert by_name[other].events == ["start"], (other, by_name[other].events)
+    print("ok: @db-leader picked the leader, @crashed brought the same VM back")
+
+
+def main(argv: list[str]) -> int:
+    clock = FakeClock()
+    time.monotonic = clock.monotonic  # type: ignore[assignment]
+    time.sleep = clock.sleep  # type: ignore[assignment]
+    topology_path, scenario_paths = argv[0], argv[1:]
+    with tempfile.TemporaryDirectory(prefix="twofa-driver-selftest-") as tmp:
+        fixed_cases(topology_path, Path(tmp))
+        check_leader_is_crashed(topology_path, Path(tmp))
+    for path in scenario_paths:
+        with open(path, "rb") as f:
+            scenario = tomllib.load(f)
+        print(f"playing {path}")
+        play(topology_path, path, satisfying(scenario.get("expect", {})))
+    print(f"selftest: {len(scenario_paths)} scenario files played against stand-in VMs")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
