@@ -24,7 +24,8 @@ fn core_classes() -> PathBuf {
     });
     let dir = PathBuf::from(dir);
     assert!(
-        dir.join("org/twofa/authenticator/otp/CodeTool.class").exists(),
+        dir.join("org/twofa/authenticator/otp/CodeTool.class")
+            .exists(),
         "TWOFA_AUTHENTICATOR_CLASSES={} holds no org/twofa/authenticator/otp/CodeTool.class; \
          rebuild it with `cargo xtask apk --core-classes`",
         dir.display()
