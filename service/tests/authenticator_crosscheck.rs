@@ -9,7 +9,7 @@
 
 mod support;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{SystemTime, UNIX_EPOCH};
 use support::{wait_for_fresh_step, TestApp, PASSWORD};
@@ -34,7 +34,7 @@ fn core_classes() -> PathBuf {
 }
 
 /// The code the Java core computes for `uri` at `unix` seconds.
-fn java_code(classes: &PathBuf, uri: &str, unix: u64) -> String {
+fn java_code(classes: &Path, uri: &str, unix: u64) -> String {
     let out = Command::new("java")
         .arg("-cp")
         .arg(classes)
