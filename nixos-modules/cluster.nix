@@ -47,7 +47,8 @@ in {
     );
 
   # X-Forwarded-For is believed only from these (the proxies and the VIP).
-  trustedProxies = addressesOf proxies ++ [network.vip];
+  # As /32 networks: the service parses CIDRs (a bare address is refused).
+  trustedProxies = map (a: "${a}/32") (addressesOf proxies ++ [network.vip]);
 
   etcdInitialCluster = map (n: "${n.name}=http://${n.address}:${toString ports.etcd_peer}") dbs;
   etcdHosts = map (n: "${n.address}:${toString ports.etcd_client}") dbs;

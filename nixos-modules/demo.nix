@@ -44,7 +44,7 @@
     settings = {
       # Plain HTTP through the forwarded port: cookies without `Secure`.
       cookie_secure = false;
-      trusted_proxies = ["127.0.0.1"];
+      trusted_proxies = ["127.0.0.1/32"];
     };
   };
   systemd.services.twofa = {

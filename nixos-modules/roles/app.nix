@@ -27,6 +27,6 @@ in {
   };
 
   networking.firewall.extraInputRules = ''
-    ip saddr { ${lib.concatStringsSep ", " (cluster.trustedProxies ++ cluster.clientAddresses)} } tcp dport ${toString top.ports.app} accept
+    ip saddr { ${lib.concatStringsSep ", " (cluster.proxyAddresses ++ [top.network.vip] ++ cluster.clientAddresses)} } tcp dport ${toString top.ports.app} accept
   '';
 }

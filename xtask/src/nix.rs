@@ -65,6 +65,7 @@ fn check(fix: bool) -> Result<()> {
     flake_lock(&root)?;
     pure_evaluation(&root)?;
     rendered_configs(&root)?;
+    module_evaluation(&root)?;
     python_driver(&root)?;
     eprintln!("nix: {} files checked, all good", files.len());
     Ok(())
@@ -341,6 +342,7 @@ fn derived(t: &Value) -> Result<Value> {
     }
     let mut trusted = addresses("proxy");
     trusted.push(vip.clone());
+    let trusted: Vec<String> = trusted.iter().map(|a| format!("{a}/32")).collect();
     Ok(json!({
         "nodes": by_name,
         "nodeNames": nodes.iter().map(|n| n["name"].clone()).collect::<Vec<_>>(),
@@ -547,6 +549,92 @@ in builtins.listToAttrs (map (name: {{
                 "keepalived --config-test rejects the config rendered for {name} ({}, {}):\n{stderr}",
                 keepalived_conf.display(),
                 out.status
+            );
+        }
+    }
+    Ok(())
+}
+
+/// vm-tests/eval-modules.nix evaluates every role module for every node with
+/// stand-ins for nixpkgs' lib and pkgs: each must evaluate strictly; each
+/// node's nftables rules must pass `nft --check`; the TOML settings an app
+/// node renders must pass the real `twofa check-config`, with the secrets
+/// handed over as systemd's LoadCredential does.
+fn module_evaluation(root: &Path) -> Result<()> {
+    let _t = util::step("role modules evaluated per node; nft --check; twofa check-config");
+    deps::ensure(
+        "checking the firewall rules",
+        &[deps::pkg("nftables", "/usr/sbin/nft")],
+    )?;
+    let out = util::output(
+        Command::new("nix-instantiate")
+            .args(["--eval", "--strict", "--json"])
+            .arg(root.join("vm-tests/eval-modules.nix")),
+    )
+    .context("the role modules do not evaluate for every node (vm-tests/eval-modules.nix)")?;
+    let nodes: Value = serde_json::from_str(&out)?;
+    let nodes = nodes.as_object().context("no nodes evaluated")?;
+    let work = util::target_dir().join("nix-modules-check");
+    std::fs::create_dir_all(&work)?;
+
+    for (name, node) in nodes {
+        let rules = node["extraInputRules"].as_str().unwrap_or_default();
+        let file = work.join(format!("{name}.nft"));
+        std::fs::write(
+            &file,
+            format!("table inet twofa_check {{\n  chain input_allow {{\n{rules}\n  }}\n}}\n"),
+        )?;
+        let out = Command::new("/usr/sbin/nft")
+            .arg("--check")
+            .arg("-f")
+            .arg(&file)
+            .output()?;
+        if !out.status.success() {
+            bail!(
+                "nft --check rejects the firewall rules of {name} ({}):\n{}",
+                file.display(),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+
+    let apps: Vec<(&String, &Value)> = nodes
+        .iter()
+        .filter(|(_, n)| !n["twofaSettings"].is_null())
+        .collect();
+    ensure!(!apps.is_empty(), "no app node rendered twofa settings");
+    util::run(Command::new("cargo").args(["build", "-q", "-p", "twofa", "--bin", "twofa"]))
+        .context("building twofa for check-config")?;
+    let twofa = util::target_dir().join("debug/twofa");
+    let credentials = work.join("credentials");
+    std::fs::create_dir_all(&credentials)?;
+    std::fs::write(
+        credentials.join("secret-key"),
+        format!("{}\n", "5a".repeat(32)),
+    )?;
+    std::fs::write(credentials.join("database-password"), "check-only\n")?;
+    for (name, node) in apps {
+        let settings: toml::Value = serde_json::from_value(node["twofaSettings"].clone())?;
+        let file = work.join(format!("{name}.toml"));
+        std::fs::write(&file, toml::to_string(&settings)?)?;
+        let mut cmd = Command::new(&twofa);
+        for (key, _) in std::env::vars_os() {
+            if key.to_string_lossy().starts_with("TWOFA_") {
+                cmd.env_remove(key);
+            }
+        }
+        let out = cmd
+            .arg("--config")
+            .arg(&file)
+            .arg("check-config")
+            .env("CREDENTIALS_DIRECTORY", &credentials)
+            .output()?;
+        if !out.status.success() {
+            bail!(
+                "twofa check-config rejects the settings the module renders for {name} ({}):\n{}{}",
+                file.display(),
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
             );
         }
     }

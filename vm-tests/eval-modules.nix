@@ -1,0 +1,164 @@
+# Evaluates the twofa NixOS modules for every node of the topology with
+# stand-ins for nixpkgs' `lib` and `pkgs` (builtins only), for
+# `cargo xtask nix` on machines without nixpkgs. It is not the module
+# system: definitions are not merged and option types are not checked. It
+# forces every value the modules compute, so a wrong topology key, a
+# misspelt derived value or a broken string interpolation fails here rather
+# than on the first real build; the CI then checks the firewall rules with
+# `nft --check`.
+let
+  data = import ./topology.nix;
+  inherit (data) topology cluster;
+  join = builtins.concatStringsSep;
+
+  lib = {
+    mkOption = o: {
+      option = o.description or "";
+      default = o.default or null;
+    };
+    mkEnableOption = d: {option = "Whether to enable ${d}.";};
+    types = {
+      str = "str";
+      bool = "bool";
+      path = "path";
+      attrs = "attrs";
+      package = "package";
+      nullOr = t: "nullOr ${t}";
+      listOf = t: "listOf ${t}";
+      submodule = m: builtins.seq (builtins.toJSON m) "submodule";
+      enum = l: "enum ${join " " l}";
+      ints.positive = "positive int";
+    };
+    literalMD = s: s;
+    literalExpression = s: s;
+    mkIf = cond: value:
+      if cond
+      then value
+      else {};
+    mkMerge = list: list;
+    mkDefault = v: v;
+    mkForce = v: v;
+    escapeShellArg = s: "'${s}'";
+    inherit (builtins) concatStringsSep;
+    concatMapStringsSep = sep: f: list: join sep (map f list);
+    optionalAttrs = cond: attrs:
+      if cond
+      then attrs
+      else {};
+    optionalString = cond: s:
+      if cond
+      then s
+      else "";
+    optional = cond: v:
+      if cond
+      then [v]
+      else [];
+    getExe' = pkg: name: "${pkg}/bin/${name}";
+    boolToString = b:
+      if b
+      then "true"
+      else "false";
+    toInt = builtins.fromJSON;
+    splitString = sep: s: builtins.filter builtins.isString (builtins.split sep s);
+    last = list: builtins.elemAt list (builtins.length list - 1);
+    hasPrefix = prefix: s: builtins.substring 0 (builtins.stringLength prefix) s == prefix;
+  };
+
+  stub = name: "/nix/store/00000000000000000000000000000000-${name}";
+  pkgs = {
+    curl = stub "curl";
+    jq = stub "jq";
+    oath-toolkit = stub "oath-toolkit";
+    openssl = stub "openssl";
+    postgresql_15 = stub "postgresql-15";
+    writeShellScript = name: text: builtins.seq text (stub name);
+    formats.toml = _: {
+      type = "toml";
+      generate = name: value: builtins.seq (builtins.toJSON value) (stub name);
+    };
+  };
+
+  twofaPackage = stub "twofa";
+
+  # A module is either plain definitions or { options; config; }, and
+  # config may be a mkMerge list here.
+  definitionsOf = m: let
+    c = m.config or m;
+  in
+    if builtins.isList c
+    then c
+    else [c];
+  rulesOf = m: join "\n" (map (c: c.networking.firewall.extraInputRules or "") (definitionsOf m));
+
+  # What the options of common.nix and proxy.nix hold by default on a
+  # VM-test node (interface eth1, plain HTTP).
+  configFor = node: {
+    twofa = {
+      node = node.name;
+      inherit topology;
+      topologyFile = ./topology.toml;
+      interface = "eth1";
+      secretsDir = "/var/lib/twofa-secrets";
+      generateSecretKey = false;
+      adminKeys = [];
+      proxy = {
+        backends = cluster.appBackends;
+        certificateFile = null;
+        redirectToHttps = false;
+        vrrp.enable = true;
+      };
+    };
+    services.twofa.package = twofaPackage;
+    services.haproxy.group = "haproxy";
+    networking.hostName = node.name;
+  };
+
+  evalNode = node: let
+    config = configFor node;
+    args = {inherit config lib pkgs;};
+    common = import ../nixos-modules/roles/common.nix args;
+    role = import (../nixos-modules/roles + "/${node.role}.nix") args;
+    # The service module with the values the app role gives it (no merging
+    # here: the role's definitions over the options' defaults).
+    twofa =
+      if node.role == "app"
+      then
+        import ../nixos-modules/twofa.nix {
+          inherit lib pkgs;
+          config.services.twofa =
+            {
+              enable = true;
+              package = twofaPackage;
+              listen = "127.0.0.1:8080";
+              secretKeyFile = null;
+              databasePasswordFile = null;
+              openFirewall = false;
+              watchdogSec = 10;
+            }
+            // role.services.twofa
+            // {settings = {log_format = "journald";} // role.services.twofa.settings;};
+        }
+      else null;
+  in {
+    inherit common role twofa;
+    # The TOML settings the service gets on an app node (the module adds
+    # listen and database_url), for `twofa check-config`.
+    twofaSettings =
+      if twofa != null
+      then
+        {log_format = "journald";}
+        // role.services.twofa.settings
+        // {
+          inherit (role.services.twofa) listen;
+          database_url = role.services.twofa.databaseUrl;
+        }
+      else null;
+    # The nftables rules the firewall gets, for `nft --check`.
+    extraInputRules = join "\n" (map rulesOf [common role]);
+  };
+in
+  builtins.listToAttrs (map (node: {
+      inherit (node) name;
+      value = evalNode node;
+    })
+    topology.nodes)
