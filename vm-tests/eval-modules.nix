@@ -80,6 +80,17 @@ let
 
   twofaPackage = stub "twofa";
 
+  # lib.recursiveUpdate: the right side wins, attribute sets merge.
+  recursiveUpdate = left: right:
+    left
+    // builtins.mapAttrs (
+      name: value:
+        if builtins.isAttrs value && builtins.isAttrs (left.${name} or null)
+        then recursiveUpdate left.${name} value
+        else value
+    )
+    right;
+
   # A module is either plain definitions or { options; config; }, and
   # config may be a mkMerge list here.
   definitionsOf = m: let
@@ -152,6 +163,31 @@ let
           inherit (role.services.twofa) listen;
           database_url = role.services.twofa.databaseUrl;
         }
+      else null;
+    # The Patroni configuration of a db node: what services.patroni writes
+    # itself (nixos-modules/../patroni/default.nix in nixpkgs) under the
+    # role's settings, for `patroni --validate-config`.
+    patroniSettings =
+      if node.role == "db"
+      then let
+        p = role.services.patroni;
+      in
+        recursiveUpdate {
+          inherit (p) scope name;
+          namespace = "/service";
+          restapi = {
+            listen = "${p.nodeIp}:${toString p.restApiPort}";
+            connect_address = "${p.nodeIp}:${toString p.restApiPort}";
+          };
+          postgresql = {
+            listen = "${p.nodeIp}:${toString p.postgresqlPort}";
+            connect_address = "${p.nodeIp}:${toString p.postgresqlPort}";
+            data_dir = "/var/lib/postgresql/15";
+            bin_dir = "${p.postgresqlPackage}/bin";
+            pgpass = "/var/lib/patroni/pgpass";
+          };
+        }
+        p.settings
       else null;
     # The nftables rules the firewall gets, for `nft --check`.
     extraInputRules = join "\n" (map rulesOf [common role]);

@@ -43,8 +43,14 @@ const PIN_REF: &str = "nixos-25.11";
 
 /// deadnix from crates.io, built once into target/tools.
 const DEADNIX_VERSION: &str = "1.3.1";
-/// The linters the NixOS test framework runs on a test script.
-const PY_TOOLS: &[&str] = &["mypy==1.18.2", "pyflakes==3.4.0"];
+/// The linters the NixOS test framework runs on a test script, and the
+/// Patroni version nixpkgs 25.11 ships (the lab pins the same), whose
+/// `--validate-config` checks the db role's configuration.
+const PY_TOOLS: &[&str] = &[
+    "mypy==1.18.2",
+    "pyflakes==3.4.0",
+    "patroni[etcd3,psycopg2-binary]==4.1.0",
+];
 
 fn check(fix: bool) -> Result<()> {
     let root = util::root();
@@ -561,10 +567,15 @@ in builtins.listToAttrs (map (name: {{
 /// node renders must pass the real `twofa check-config`, with the secrets
 /// handed over as systemd's LoadCredential does.
 fn module_evaluation(root: &Path) -> Result<()> {
-    let _t = util::step("role modules evaluated per node; nft --check; twofa check-config");
+    let _t = util::step(
+        "role modules evaluated per node; nft --check; patroni --validate-config; twofa check-config",
+    );
     deps::ensure(
-        "checking the firewall rules",
-        &[deps::pkg("nftables", "/usr/sbin/nft")],
+        "checking the firewall rules and the Patroni configuration",
+        &[
+            deps::pkg("nftables", "/usr/sbin/nft"),
+            deps::pkg("postgresql-15", "/usr/lib/postgresql/15/bin/postgres"),
+        ],
     )?;
     let out = util::output(
         Command::new("nix-instantiate")
@@ -593,6 +604,41 @@ fn module_evaluation(root: &Path) -> Result<()> {
             bail!(
                 "nft --check rejects the firewall rules of {name} ({}):\n{}",
                 file.display(),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+
+    // Patroni's own validator on each db node's configuration, with this
+    // machine's PostgreSQL 15 in place of the store path.
+    let patroni = venv()?.with_file_name("patroni");
+    for (name, node) in nodes
+        .iter()
+        .filter(|(_, n)| !n["patroniSettings"].is_null())
+    {
+        let mut settings = node["patroniSettings"].clone();
+        let dir = work.join(format!("{name}-patroni"));
+        std::fs::create_dir_all(&dir)?;
+        let pg = &mut settings["postgresql"];
+        pg["bin_dir"] = json!("/usr/lib/postgresql/15/bin");
+        pg["data_dir"] = json!(dir.join("data"));
+        pg["pgpass"] = json!(dir.join("pgpass"));
+        pg["parameters"]["unix_socket_directories"] = json!(dir);
+        let file = dir.join("patroni.json");
+        std::fs::write(&file, serde_json::to_string_pretty(&settings)?)?;
+        let out = Command::new(&patroni)
+            .args(["--validate-config", "--ignore-listen-port"])
+            .arg(&file)
+            .env("PATRONI_SUPERUSER_PASSWORD", "check-only")
+            .env("PATRONI_REPLICATION_PASSWORD", "check-only")
+            .env("PATRONI_REWIND_PASSWORD", "check-only")
+            .output()
+            .with_context(|| format!("could not run {}", patroni.display()))?;
+        if !out.status.success() {
+            bail!(
+                "patroni --validate-config rejects the configuration of {name} ({}):\n{}{}",
+                file.display(),
+                String::from_utf8_lossy(&out.stdout),
                 String::from_utf8_lossy(&out.stderr)
             );
         }
@@ -658,14 +704,9 @@ fn an_interface() -> String {
     names.into_iter().next().unwrap_or_else(|| "eth0".into())
 }
 
-/// The VM tests' driver as the NixOS test framework checks it: the script
-/// lib.nix assembles, type-checked by mypy after a prelude that declares the
-/// framework's globals, and linted by pyflakes with those globals as
-/// builtins; then the driver's own check mode reads every scenario file.
-fn python_driver(root: &Path) -> Result<()> {
-    let driver_dir = root.join("vm-tests/driver");
-    let driver = driver_dir.join("scenario_driver.py");
-    ensure!(driver.exists(), "{} is missing", rel(root, &driver));
+/// target/nix-venv with the Python tools of these checks (installed once
+/// from PyPI); returns its python.
+fn venv() -> Result<PathBuf> {
     let venv = util::target_dir().join("nix-venv");
     let python = venv.join("bin/python");
     let stamp = venv.join(".tools");
@@ -678,17 +719,29 @@ fn python_driver(root: &Path) -> Result<()> {
         )?;
         util::run(
             Command::new("/usr/bin/python3")
-                .args(["-m", "venv"])
+                .args(["-m", "venv", "--clear"])
                 .arg(&venv),
         )?;
         util::run(
             Command::new(&python)
-                .args(["-m", "pip", "install", "-q"])
+                .args(["-m", "pip", "install", "-q", "--disable-pip-version-check"])
                 .args(PY_TOOLS),
         )
-        .context("pip could not install the linters; check access to PyPI")?;
+        .context("pip could not install the Python tools; check access to PyPI")?;
         std::fs::write(&stamp, &wanted)?;
     }
+    Ok(python)
+}
+
+/// The VM tests' driver as the NixOS test framework checks it: the script
+/// lib.nix assembles, type-checked by mypy after a prelude that declares the
+/// framework's globals, and linted by pyflakes with those globals as
+/// builtins; then the driver's own check mode reads every scenario file.
+fn python_driver(root: &Path) -> Result<()> {
+    let driver_dir = root.join("vm-tests/driver");
+    let driver = driver_dir.join("scenario_driver.py");
+    ensure!(driver.exists(), "{} is missing", rel(root, &driver));
+    let python = venv()?;
 
     let work = util::target_dir().join("nix-driver-check");
     std::fs::create_dir_all(&work)?;
