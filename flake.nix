@@ -89,19 +89,37 @@
             data.cluster.nodeNames);
       };
 
+    # Each module carries a key, so importing `default` and a role (which
+    # imports `default` too) declares every option once.
     nixosModules = {
       # The service alone; its package defaults to this flake's build.
-      twofa = {pkgs, ...}: {
-        imports = [./nixos-modules/twofa.nix];
-        services.twofa.package = lib.mkDefault (twofaFor pkgs);
+      twofa = {
+        key = "twofa#nixosModules.twofa";
+        imports = [
+          ./nixos-modules/twofa.nix
+          ({pkgs, ...}: {services.twofa.package = lib.mkDefault (twofaFor pkgs);})
+        ];
       };
       default = {
+        key = "twofa#nixosModules.default";
         imports = [self.nixosModules.twofa ./nixos-modules/roles/common.nix];
       };
-      proxy.imports = [self.nixosModules.default ./nixos-modules/roles/proxy.nix];
-      app.imports = [self.nixosModules.default ./nixos-modules/roles/app.nix];
-      db.imports = [self.nixosModules.default ./nixos-modules/roles/db.nix];
-      client.imports = [self.nixosModules.default ./nixos-modules/roles/client.nix];
+      proxy = {
+        key = "twofa#nixosModules.proxy";
+        imports = [self.nixosModules.default ./nixos-modules/roles/proxy.nix];
+      };
+      app = {
+        key = "twofa#nixosModules.app";
+        imports = [self.nixosModules.default ./nixos-modules/roles/app.nix];
+      };
+      db = {
+        key = "twofa#nixosModules.db";
+        imports = [self.nixosModules.default ./nixos-modules/roles/db.nix];
+      };
+      client = {
+        key = "twofa#nixosModules.client";
+        imports = [self.nixosModules.default ./nixos-modules/roles/client.nix];
+      };
     };
 
     # One host per node of vm-tests/topology.toml; addresses come from there.
