@@ -57,7 +57,7 @@ in
 
       # (cargo xtask apk adds -Werror against its API 23 jar; the API 34 jar
       # here may warn about other APIs, which must not break the package.)
-      jar --create --file build/classes.jar --date 1980-01-01T00:00:02Z -C build/classes .
+      jar --create --file build/classes.jar --date=1980-01-01T00:00:02Z -C build/classes .
       ${tools}/d8 --release --min-api 24 --lib ${androidJar} \
         --output build/dex build/classes.jar ${zxingJar}
 
