@@ -13,6 +13,7 @@
 # The test framework's own globals (`machines`, `subtest`, the machine names,
 # `log`, `driver`, `retry`…) are never redefined here.
 
+import base64
 import json
 import random
 import re
@@ -156,11 +157,12 @@ class Cluster:
 
     def expand(self, command: str) -> str:
         """Placeholders a `run` command may use instead of addresses:
-        {vip}, {apps} (the apps' base URLs, comma-separated), {proxy_url}
+        {vip}, {app_urls} or {apps} (the apps' base URLs, comma-separated), {proxy_url}
         (http://VIP:port) and {<node name>} (that node's address)."""
         values = {
             "vip": self.vip,
             "apps": ",".join(self.app_urls()),
+            "app_urls": ",".join(self.app_urls()),
             "proxy_url": f"http://{self.vip}:{self.ports['http']}",
         }
         values.update({name: n["address"] for name, n in self.nodes.items()})
@@ -272,6 +274,7 @@ class Load:
         self.settings = settings
         self.seconds = seconds
         self.started = False
+        self.kept_accounts: str | None = None
 
     def command(self) -> list[str]:
         """Every [load] key becomes the probe's flag of the same name
@@ -292,16 +295,25 @@ class Load:
             "--json",
         ]
         for key, value in sorted(self.settings.items()):
+            if key == "keep_accounts":
+                # Accounts carried from one load to the next (full-restart).
+                if value:
+                    command += ["--accounts-file", f"{LOAD_DIR}/accounts.json"]
+                continue
             command += [f"--{key.replace('_', '-')}", str(value).lower() if isinstance(value, bool) else str(value)]
         return command
 
     def start(self) -> None:
         run = shlex.join(self.command())
         script = f"{run} > {LOAD_DIR}/report.json 2> {LOAD_DIR}/log; echo $? > {LOAD_DIR}/rc"
-        self.cluster.client.succeed(
-            f"rm -rf {LOAD_DIR} && mkdir -p {LOAD_DIR}",
-            f"systemd-run --unit={LOAD_UNIT} --collect /bin/sh -c {shlex.quote(script)}",
-        )
+        vm = self.cluster.client
+        vm.succeed(f"rm -rf {LOAD_DIR} && mkdir -p {LOAD_DIR}")
+        if self.kept_accounts is not None:
+            # Kept here rather than on the client's disk, which a crash of
+            # the client VM may roll back.
+            encoded = base64.b64encode(self.kept_accounts.encode()).decode()
+            vm.succeed(f"echo {encoded} | base64 -d > {LOAD_DIR}/accounts.json")
+        vm.succeed(f"systemd-run --unit={LOAD_UNIT} --collect /bin/sh -c {shlex.quote(script)}")
         self.started = True
 
     def wait(self) -> dict[str, Any]:
@@ -312,6 +324,8 @@ class Load:
         self.started = False
         print(vm.succeed(f"cat {LOAD_DIR}/log"))
         report: dict[str, Any] = json.loads(vm.succeed(f"cat {LOAD_DIR}/report.json"))
+        if self.settings.get("keep_accounts"):
+            self.kept_accounts = vm.succeed(f"cat {LOAD_DIR}/accounts.json")
         print(f"load report: {json.dumps(report, indent=2)}")
         return report
 
@@ -349,7 +363,10 @@ class Runner:
         self.cluster = cluster
         self.scenario = scenario
         self.subtest = subtest_
-        seconds = int(scenario["profile"][profile]["load_seconds"])
+        chosen = scenario["profile"][profile]
+        seconds = int(chosen["load_seconds"])
+        # A profile may bound the chaos step differently from the file's default.
+        self.chaos_seconds: float | None = chosen.get("chaos_seconds")
         self.load = Load(cluster, scenario.get("load", {}), seconds)
         self.report: dict[str, Any] | None = None
 
@@ -399,7 +416,8 @@ class Runner:
         """Seeded random single faults, each undone and healed before the next."""
         rng = random.Random(int(step["seed"]))
         c = self.cluster
-        deadline = time.monotonic() + float(step["seconds"])
+        seconds = self.chaos_seconds if self.chaos_seconds is not None else step["seconds"]
+        deadline = time.monotonic() + float(seconds)
         faults: list[dict[str, Any]] = [
             {"action": f} if isinstance(f, str) else dict(f) for f in step["faults"]
         ]
