@@ -1,13 +1,1324 @@
-//! `cargo xtask bench`: placeholder until its issue lands.
+//! `cargo xtask bench service`: the figures of docs/benchmarks.md "## Service".
+//!
+//! Builds twofa in release, starts its own PostgreSQL (fsync on) and one
+//! `twofa serve`, and drives it over plain HTTP exactly as a browser would
+//! (forms with the hidden csrf_token, cookies, 303 redirects, the base32
+//! secret read from the enrolment page). Codes are computed here (RFC 6238,
+//! checked against testdata/totp-vectors.json first). A code is accepted once
+//! per account and 30-s step, so the logins rotate through many accounts and a
+//! phase waits for a fresh step when it needs more than are left.
+//!
+//! Every loop is bounded in count and time. Nothing here is a pass/fail test:
+//! the figures are printed and written to docs/benchmarks.md with the machine.
 
-use anyhow::{bail, Result};
+use crate::{demo, pg, util};
+use anyhow::{anyhow, bail, Context, Result};
+use std::collections::{BTreeMap, VecDeque};
+use std::fmt::Write as _;
+use std::os::unix::net::UnixDatagram;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 #[derive(clap::Args)]
 pub struct Args {
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-    rest: Vec<String>,
+    /// What to measure.
+    #[arg(value_enum, default_value = "service")]
+    what: What,
+    /// Accounts registered and enrolled over HTTP (the login pool, and the
+    /// small database of the growth comparison).
+    #[arg(long, default_value_t = 1000)]
+    accounts: usize,
+    /// Total accounts in the large database of the growth comparison.
+    #[arg(long, default_value_t = 1_000_000)]
+    large: usize,
+    /// Expired sessions and expired pending logins inserted for the cleanup comparison.
+    #[arg(long, default_value_t = 100_000)]
+    expired: usize,
+    /// Length of each throughput phase, seconds.
+    #[arg(long, default_value_t = 12)]
+    seconds: u64,
+    /// Concurrent clients of the throughput phases (full logins).
+    #[arg(long, default_value_t = 8)]
+    concurrency: usize,
+    /// Concurrent clients of the POST /login/totp latency phases.
+    #[arg(long, default_value_t = 50)]
+    totp_clients: usize,
+    /// Requests timed per POST /login/totp latency phase.
+    #[arg(long, default_value_t = 500)]
+    totp_requests: usize,
+    /// Duration of each raw argon2 measurement, seconds.
+    #[arg(long, default_value_t = 8)]
+    argon2_seconds: u64,
+    /// Print only; leave docs/benchmarks.md alone.
+    #[arg(long)]
+    no_write: bool,
 }
 
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum What {
+    /// Logins/s vs raw argon2, latency, RSS, start-up, growth with data.
+    Service,
+}
+
+/// Password of every bench account (long and not a common one).
+const PASSWORD: &str = "bench-correct-horse-battery-staple";
+/// Upper bound of any single phase, whatever the arguments say.
+const PHASE_CAP: Duration = Duration::from_secs(300);
+
 pub fn run(args: Args) -> Result<()> {
-    bail!("cargo xtask bench is not written yet ({:?})", args.rest)
+    match args.what {
+        What::Service => service(args),
+    }
+}
+
+fn service(args: Args) -> Result<()> {
+    util::interrupted();
+    check_totp_against_vectors()?;
+    let machine = Machine::read();
+    let twofa = demo::build_twofa(true)?;
+    let cluster = pg::Cluster::start("bench", pg::Options::durable())?;
+    cluster.create_database("twofa")?;
+    let dir = util::target_dir().join("bench");
+    let key = demo::write_secret_key(&dir)?;
+    let env = demo::service_env(&cluster.url_for("twofa"), &key);
+    {
+        let _t = util::step("twofa migrate");
+        util::run(Command::new(&twofa).arg("migrate").envs(env.clone()))?;
+    }
+    let mut report = Report {
+        pg_version: cluster.version(),
+        ..Report::default()
+    };
+
+    // Start-up: process start to READY=1 on a migrated database.
+    {
+        let _t = util::step("time from process start to READY=1 (5 starts)");
+        let mut times = Vec::new();
+        for i in 0..5 {
+            let mut s = Serve::start(&twofa, &env, &dir, i)?;
+            times.push(s.ready_after);
+            s.stop();
+        }
+        times.sort();
+        report.ready_median = times[times.len() / 2];
+        report.ready_max = *times.last().expect("five runs");
+        eprintln!(
+            "    READY=1 after {} (median), {} (slowest)",
+            ms(report.ready_median),
+            ms(report.ready_max)
+        );
+    }
+
+    let mut serve = Serve::start(&twofa, &env, &dir, 99)?;
+    let base = format!("http://{}", serve.listen);
+    std::thread::sleep(Duration::from_secs(1));
+    report.idle_rss_kib = serve.status_kib("VmRSS")?;
+    eprintln!("    idle RSS {}", mib(report.idle_rss_kib));
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let bench = Bench::new(&base)?;
+
+    {
+        let _t = util::step(&format!(
+            "registering and enrolling {} accounts over HTTP",
+            args.accounts
+        ));
+        rt.block_on(bench.register_accounts(args.accounts, args.concurrency))?;
+    }
+    let sql = Sql {
+        cluster: &cluster,
+        db: "twofa",
+    };
+    sql.insert_expired(1)?;
+
+    // Raw argon2 right before and after the first throughput phase, at the
+    // start of a fresh TOTP step so the phase finds every account unused.
+    rt.block_on(bench.wait_for_accounts(usize::MAX));
+    let argon2_before = raw_argon2(&twofa, &env, args.argon2_seconds)?;
+    let mut argon2_after = 0.0;
+    let small = rt.block_on(bench.growth_phase(
+        &format!(
+            "{} accounts, 1 expired session and pending login",
+            args.accounts
+        ),
+        &args,
+        || {
+            argon2_after = raw_argon2(&twofa, &env, args.argon2_seconds)?;
+            Ok(())
+        },
+    ))?;
+    report.argon2 = (argon2_before + argon2_after) / 2.0;
+    report.argon2_runs = (argon2_before, argon2_after);
+
+    sql.insert_expired(args.expired)?;
+    let mut expired = rt.block_on(bench.growth_phase(
+        &format!(
+            "{} accounts, {} expired sessions and {} expired pending logins",
+            args.accounts,
+            thousands(args.expired as u64),
+            thousands(args.expired as u64)
+        ),
+        &args,
+        || Ok(()),
+    ))?;
+    expired.note = format!(
+        "{} expired sessions and {} expired pending logins still there after the phase",
+        thousands(sql.count("sessions WHERE expires_at < now()")?),
+        thousands(sql.count("login_challenges WHERE expires_at < now()")?)
+    );
+    sql.delete_expired()?;
+
+    let fillers = args.large.saturating_sub(sql.count("users")? as usize);
+    sql.insert_fillers(fillers)?;
+    let large = rt.block_on(bench.growth_phase(
+        &format!("{} accounts", thousands(sql.count("users")?)),
+        &args,
+        || Ok(()),
+    ))?;
+
+    report.peak_rss_kib = serve.status_kib("VmHWM")?;
+    report.final_rss_kib = serve.status_kib("VmRSS")?;
+    report.phases = vec![small, expired, large];
+    let stop_started = Instant::now();
+    serve.stop();
+    report.sigterm_exit = stop_started.elapsed();
+    drop(cluster);
+
+    let section = report.markdown(&machine, &args);
+    println!("\n{section}");
+    if !args.no_write {
+        let path = util::root().join("docs/benchmarks.md");
+        replace_section(&path, "## Service", &section)?;
+        eprintln!("wrote the figures into {}", path.display());
+    }
+    Ok(())
+}
+
+// ------------------------------------------------------------ the figures
+
+#[derive(Default)]
+struct Report {
+    ready_median: Duration,
+    ready_max: Duration,
+    idle_rss_kib: u64,
+    peak_rss_kib: u64,
+    final_rss_kib: u64,
+    argon2: f64,
+    argon2_runs: (f64, f64),
+    phases: Vec<Phase>,
+    sigterm_exit: Duration,
+    pg_version: String,
+}
+
+/// One database state: full-login throughput, then POST /login/totp latency.
+struct Phase {
+    label: String,
+    /// Full logins at `--concurrency` clients.
+    through: Outcomes,
+    /// Full logins at `--totp-clients` clients.
+    mixed: Outcomes,
+    /// POST /login/totp alone at `--totp-clients` clients.
+    burst: Outcomes,
+    errors: usize,
+    first_error: Option<String>,
+    note: String,
+}
+
+impl Report {
+    fn markdown(&self, m: &Machine, args: &Args) -> String {
+        let first = &self.phases[0];
+        let ratio = first.through.rate / self.argon2;
+        let mut s = String::new();
+        let _ = writeln!(s, "## Service\n");
+        let _ = writeln!(
+            s,
+            "Measured {} by `cargo xtask bench service` at commit `{}` on {}. \
+             PostgreSQL {} with fsync on, the service (release build, `TWOFA_LOG=warn`) \
+             and the load client all share these cores, and the machine was shared with \
+             other work (1-minute load average {} at the start, {} at the end): expect \
+             differences of tens of percent from run to run. The client speaks HTTP like a \
+             browser: GET the form, POST it with its csrf_token and cookies, check the 303. \
+             A full login is GET+POST `/login` and GET+POST `/login/totp`.\n",
+            m.date,
+            m.commit,
+            m.describe(),
+            self.pg_version,
+            m.load_start,
+            Machine::loadavg(),
+        );
+        let _ = writeln!(s, "| figure | measured | goal |\n|---|---|---|");
+        let _ = writeln!(
+            s,
+            "| full logins/s, {} clients, {} | {:.1} | |",
+            args.concurrency, first.label, first.through.rate
+        );
+        let _ = writeln!(
+            s,
+            "| raw argon2id verifications/s, same parameters and cores (`twofa bench-argon2`, {:.1} just before and {:.1} just after the logins) | {:.1} | |",
+            self.argon2_runs.0, self.argon2_runs.1, self.argon2
+        );
+        let _ = writeln!(
+            s,
+            "| full logins/s ÷ raw verifications/s | {ratio:.2} | ≥ 0.9 |"
+        );
+        let _ = writeln!(
+            s,
+            "| `POST /login/totp` p50 / p99 among {} clients doing full logins ({} codes) | {} / {} | p99 ≤ 10 ms |",
+            args.totp_clients,
+            first.mixed.code_latencies.len(),
+            ms(pct(&first.mixed.code_latencies, 50.0)),
+            ms(pct(&first.mixed.code_latencies, 99.0))
+        );
+        let _ = writeln!(
+            s,
+            "| `POST /login/totp` alone, {} clients back to back ({} codes): rate, p50 / p99 | {:.0}/s, {} / {} | |",
+            args.totp_clients,
+            first.burst.latencies.len(),
+            first.burst.rate,
+            ms(pct(&first.burst.latencies, 50.0)),
+            ms(pct(&first.burst.latencies, 99.0))
+        );
+        let _ = writeln!(
+            s,
+            "| idle RSS of `twofa serve` (1 s after READY=1) | {} | ≤ 20 MiB |",
+            mib(self.idle_rss_kib)
+        );
+        let _ = writeln!(
+            s,
+            "| peak RSS (VmHWM) over all the load below; RSS at the end | {}; {} | |",
+            mib(self.peak_rss_kib),
+            mib(self.final_rss_kib)
+        );
+        let _ = writeln!(
+            s,
+            "| process start to `READY=1`, migrated database, median (slowest) of 5 | {} ({}) | ≤ 200 ms |",
+            ms(self.ready_median),
+            ms(self.ready_max)
+        );
+        let _ = writeln!(
+            s,
+            "| SIGTERM to exit, idle after the load | {} | ≤ 10 s |",
+            ms(self.sigterm_exit)
+        );
+        let _ = writeln!(
+            s,
+            "\nHow cost grows with the data (goal: within 10 % of the first row). \
+             Extra accounts are bulk-inserted with `generate_series` reusing one argon2 \
+             hash, each with an authenticator row; expired rows are inserted already \
+             expired, as abandoned logins leave them for the background purge.\n"
+        );
+        let _ = writeln!(
+            s,
+            "| database | full logins/s ({c} clients) | full login p50 / p99 ({c} clients) | `POST /login/totp` p50 / p99 among {t} login clients | `POST /login/totp` alone, {t} clients | errors |\n|---|---|---|---|---|---|",
+            c = args.concurrency,
+            t = args.totp_clients
+        );
+        for p in &self.phases {
+            let _ = writeln!(
+                s,
+                "| {} | {:.1} ({:+.0} %) | {} / {} | {} / {} | {:.0}/s, {} / {} | {} |",
+                p.label,
+                p.through.rate,
+                (p.through.rate / first.through.rate - 1.0) * 100.0,
+                ms(pct(&p.through.latencies, 50.0)),
+                ms(pct(&p.through.latencies, 99.0)),
+                ms(pct(&p.mixed.code_latencies, 50.0)),
+                ms(pct(&p.mixed.code_latencies, 99.0)),
+                p.burst.rate,
+                ms(pct(&p.burst.latencies, 50.0)),
+                ms(pct(&p.burst.latencies, 99.0)),
+                p.errors
+            );
+        }
+        for p in &self.phases {
+            if !p.note.is_empty() {
+                let _ = writeln!(s, "\n{}: {}.", p.label, p.note);
+            }
+            if let Some(e) = &p.first_error {
+                let _ = writeln!(s, "\n{}: first error: {e}", p.label);
+            }
+        }
+        let _ = writeln!(
+            s,
+            "\nRun again with `cargo xtask bench service` (`--help` lists the sizes; \
+             about 15 minutes after the release build)."
+        );
+        s
+    }
+}
+
+struct Machine {
+    cpu: String,
+    cores: usize,
+    mem_gib: f64,
+    kernel: String,
+    os: String,
+    commit: String,
+    date: String,
+    load_start: String,
+}
+
+impl Machine {
+    fn read() -> Machine {
+        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+        let cpu = cpuinfo
+            .lines()
+            .find_map(|l| l.strip_prefix("model name"))
+            .map(|l| l.trim_start_matches([' ', '\t', ':']).trim().to_string())
+            .unwrap_or_else(|| "unknown CPU".into());
+        let mem_kib: f64 = std::fs::read_to_string("/proc/meminfo")
+            .unwrap_or_default()
+            .lines()
+            .find_map(|l| l.strip_prefix("MemTotal:"))
+            .and_then(|l| l.split_whitespace().next()?.parse().ok())
+            .unwrap_or(0.0);
+        let os = std::fs::read_to_string("/etc/os-release")
+            .unwrap_or_default()
+            .lines()
+            .find_map(|l| l.strip_prefix("PRETTY_NAME="))
+            .map(|l| l.trim_matches('"').to_string())
+            .unwrap_or_default();
+        let text = |cmd: &mut Command| {
+            util::output(cmd)
+                .map(|s| s.trim().to_string())
+                .unwrap_or_default()
+        };
+        let dirty = !text(
+            Command::new("git")
+                .args(["status", "--porcelain", "--untracked-files=no"])
+                .current_dir(util::root()),
+        )
+        .is_empty();
+        let commit = text(
+            Command::new("git")
+                .args(["rev-parse", "--short", "HEAD"])
+                .current_dir(util::root()),
+        );
+        Machine {
+            cpu,
+            cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            mem_gib: mem_kib / 1024.0 / 1024.0,
+            kernel: text(Command::new("uname").arg("-r")),
+            os,
+            commit: if dirty {
+                format!("{commit}+uncommitted changes")
+            } else {
+                commit
+            },
+            date: text(Command::new("date").args(["-u", "+%Y-%m-%d %H:%M UTC"])),
+            load_start: Machine::loadavg(),
+        }
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "{} cores of an {}, {:.0} GiB, {}, Linux {}",
+            self.cores, self.cpu, self.mem_gib, self.os, self.kernel
+        )
+    }
+
+    /// The 1-minute load average.
+    fn loadavg() -> String {
+        std::fs::read_to_string("/proc/loadavg")
+            .ok()
+            .and_then(|l| l.split_whitespace().next().map(str::to_string))
+            .unwrap_or_default()
+    }
+}
+
+// ------------------------------------------------------------ the service
+
+/// One `twofa serve` with NOTIFY_SOCKET pointing at our datagram socket.
+struct Serve {
+    child: Child,
+    listen: String,
+    ready_after: Duration,
+}
+
+impl Serve {
+    fn start(twofa: &Path, env: &[(String, String)], dir: &Path, n: usize) -> Result<Serve> {
+        let listen = format!("127.0.0.1:{}", util::free_local_port()?);
+        let socket_path = dir.join(format!("notify-{}-{n}.sock", std::process::id()));
+        let _ = std::fs::remove_file(&socket_path);
+        let socket = UnixDatagram::bind(&socket_path)
+            .with_context(|| format!("binding {}", socket_path.display()))?;
+        socket.set_read_timeout(Some(Duration::from_millis(100)))?;
+        let log = std::fs::File::create(dir.join("serve.log"))?;
+        let started = Instant::now();
+        let mut child = Command::new(twofa)
+            .arg("serve")
+            .envs(env.iter().cloned())
+            .env("TWOFA_LISTEN", &listen)
+            .env("TWOFA_COOKIE_SECURE", "false")
+            .env("TWOFA_LOG", "warn")
+            .env("NOTIFY_SOCKET", &socket_path)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .process_group(0)
+            .spawn()
+            .with_context(|| format!("starting {}", twofa.display()))?;
+        let mut buf = [0u8; 4096];
+        let ready_after = loop {
+            if let Ok(n) = socket.recv(&mut buf) {
+                if String::from_utf8_lossy(&buf[..n])
+                    .lines()
+                    .any(|l| l == "READY=1")
+                {
+                    break started.elapsed();
+                }
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                let _ = std::fs::remove_file(&socket_path);
+                bail!(
+                    "twofa serve exited before READY=1 ({status}); see {}",
+                    dir.join("serve.log").display()
+                );
+            }
+            if started.elapsed() > Duration::from_secs(60) || util::interrupted() {
+                util::terminate(&mut child, Duration::from_secs(12));
+                let _ = std::fs::remove_file(&socket_path);
+                bail!("twofa serve sent no READY=1 within 60 s");
+            }
+        };
+        let _ = std::fs::remove_file(&socket_path);
+        Ok(Serve {
+            child,
+            listen,
+            ready_after,
+        })
+    }
+
+    /// A `kB` line of /proc/<pid>/status (VmRSS, VmHWM).
+    fn status_kib(&self, field: &str) -> Result<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))?;
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .ok_or_else(|| anyhow!("no {field} in /proc/{}/status", self.child.id()))
+    }
+
+    fn stop(&mut self) {
+        util::terminate(&mut self.child, Duration::from_secs(12));
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// `twofa bench-argon2 --seconds N`: raw verifications/s with the service's
+/// own parameters on all cores, as JSON.
+fn raw_argon2(twofa: &Path, env: &[(String, String)], seconds: u64) -> Result<f64> {
+    let _t = util::step(&format!("raw argon2id verifications for {seconds} s"));
+    let out = util::output(
+        Command::new(twofa)
+            .args(["bench-argon2", "--seconds", &seconds.to_string()])
+            .envs(env.iter().cloned()),
+    )
+    .context("twofa bench-argon2 (the service's hidden subcommand) failed")?;
+    let json: serde_json::Value = serde_json::from_str(out.trim())
+        .with_context(|| format!("twofa bench-argon2 printed no JSON: {out}"))?;
+    let rate =
+        find_rate(&json).ok_or_else(|| anyhow!("no verifications-per-second number in {json}"))?;
+    eprintln!("    {rate:.1} verifications/s ({json})");
+    Ok(rate)
+}
+
+/// The field holding verifications per second: a name with "per_s" (or
+/// "rate"), else the only number.
+fn find_rate(json: &serde_json::Value) -> Option<f64> {
+    let obj = json.as_object()?;
+    obj.iter()
+        .find(|(k, v)| (k.contains("per_s") || k.contains("rate")) && v.is_number())
+        .and_then(|(_, v)| v.as_f64())
+        .or_else(|| {
+            let numbers: Vec<f64> = obj.values().filter_map(|v| v.as_f64()).collect();
+            (numbers.len() == 1).then(|| numbers[0])
+        })
+}
+
+// ------------------------------------------------------------ SQL set-up
+
+/// Makes the ids of each batch of expired rows distinct from earlier ones.
+static INSERTS: AtomicU64 = AtomicU64::new(0);
+
+struct Sql<'a> {
+    cluster: &'a pg::Cluster,
+    db: &'a str,
+}
+
+impl Sql<'_> {
+    /// Runs each statement in its own transaction (VACUUM refuses to run
+    /// inside one).
+    fn exec(&self, what: &str, sql: &str) -> Result<()> {
+        let _t = util::step(what);
+        for statement in sql.split(';').map(str::trim).filter(|s| !s.is_empty()) {
+            self.cluster
+                .psql(self.db, statement)
+                .with_context(|| format!("{what} (does service/migrations/ still match?)"))?;
+        }
+        Ok(())
+    }
+
+    fn count(&self, from: &str) -> Result<u64> {
+        let out = self
+            .cluster
+            .psql(self.db, &format!("SELECT count(*) FROM {from}"))?;
+        out.trim().parse().context("count(*) printed no number")
+    }
+
+    /// `n` expired sessions and `n` expired pending logins, as a day of
+    /// abandoned logins would leave them.
+    fn insert_expired(&self, n: usize) -> Result<()> {
+        let tag = INSERTS.fetch_add(1, Ordering::SeqCst);
+        self.exec(
+            &format!("inserting {n} expired sessions and pending logins"),
+            &format!(
+                "INSERT INTO sessions (id_hash, user_id, created_at, expires_at)
+                 SELECT sha256(('bench-expired-session-{tag}-' || g)::bytea),
+                        (SELECT min(id) FROM users),
+                        now() - interval '2 days', now() - interval '1 day'
+                 FROM generate_series(1, {n}) g;
+                 INSERT INTO login_challenges (id_hash, user_id, stage, created_at, expires_at, ip)
+                 SELECT sha256(('bench-expired-challenge-{tag}-' || g)::bytea),
+                        (SELECT min(id) FROM users), 'totp',
+                        now() - interval '1 hour', now() - interval '55 minutes', '127.0.0.1'
+                 FROM generate_series(1, {n}) g;
+                 ANALYZE sessions; ANALYZE login_challenges;"
+            ),
+        )
+    }
+
+    fn delete_expired(&self) -> Result<()> {
+        self.exec(
+            "deleting what is left of the expired rows",
+            "DELETE FROM sessions WHERE expires_at < now();
+             DELETE FROM login_challenges WHERE expires_at < now();
+             VACUUM ANALYZE sessions; VACUUM ANALYZE login_challenges;",
+        )
+    }
+
+    /// Accounts nobody logs into, each with a (never decrypted) authenticator,
+    /// sharing one real argon2 hash so inserting a million takes seconds.
+    fn insert_fillers(&self, n: usize) -> Result<()> {
+        if n == 0 {
+            return Ok(());
+        }
+        self.exec(
+            &format!("bulk-inserting {} accounts with authenticators", thousands(n as u64)),
+            &format!(
+                "INSERT INTO users (email, password_hash)
+                 SELECT 'filler-' || g || '@bench.invalid',
+                        (SELECT password_hash FROM users ORDER BY id LIMIT 1)
+                 FROM generate_series(1, {n}) g;
+                 INSERT INTO authenticators (user_id, label, secret_ct, key_id, confirmed_at)
+                 SELECT id, 'bench filler',
+                        decode(md5(id::text) || md5(id::text || 'x') || md5(id::text || 'y'), 'hex'),
+                        (SELECT key_id FROM authenticators ORDER BY id LIMIT 1), now()
+                 FROM users WHERE email LIKE 'filler-%';
+                 VACUUM ANALYZE users; VACUUM ANALYZE authenticators;"
+            ),
+        )
+    }
+}
+
+// ------------------------------------------------------------ HTTP load
+
+struct Account {
+    email: String,
+    secret: Vec<u8>,
+    /// The last TOTP step used; the service refuses that step again.
+    last_step: AtomicU64,
+}
+
+struct Bench {
+    http: reqwest::Client,
+    base: String,
+    accounts: Mutex<Vec<Arc<Account>>>,
+    /// Indices into `accounts`, least recently used first.
+    queue: Mutex<VecDeque<usize>>,
+}
+
+#[derive(Default)]
+struct Outcomes {
+    /// Whole operations (a full login, or one code post in the burst).
+    latencies: Vec<Duration>,
+    /// The POST /login/totp inside each full login.
+    code_latencies: Vec<Duration>,
+    errors: usize,
+    first_error: Option<String>,
+    /// Completed operations per second, from the start to the last completion.
+    rate: f64,
+}
+
+impl Outcomes {
+    fn record(&mut self, r: Result<Duration>) {
+        match r {
+            Ok(d) => self.latencies.push(d),
+            Err(e) => self.error(e),
+        }
+    }
+
+    fn error(&mut self, e: anyhow::Error) {
+        self.errors += 1;
+        self.first_error.get_or_insert_with(|| format!("{e:#}"));
+    }
+
+    fn merge(&mut self, other: Outcomes) {
+        self.latencies.extend(other.latencies);
+        self.code_latencies.extend(other.code_latencies);
+        self.errors += other.errors;
+        if self.first_error.is_none() {
+            self.first_error = other.first_error;
+        }
+    }
+}
+
+impl Bench {
+    fn new(base: &str) -> Result<Arc<Bench>> {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .pool_max_idle_per_host(128)
+            .timeout(Duration::from_secs(60))
+            .build()?;
+        Ok(Arc::new(Bench {
+            http,
+            base: base.to_string(),
+            accounts: Mutex::new(Vec::new()),
+            queue: Mutex::new(VecDeque::new()),
+        }))
+    }
+
+    fn browser(&self) -> Browser {
+        Browser {
+            http: self.http.clone(),
+            base: self.base.clone(),
+            cookies: BTreeMap::new(),
+            csrf: String::new(),
+        }
+    }
+
+    /// Registers and enrols `n` accounts with `concurrency` clients at once.
+    async fn register_accounts(self: &Arc<Self>, n: usize, concurrency: usize) -> Result<()> {
+        let next = Arc::new(AtomicU64::new(0));
+        let run_id = std::process::id();
+        let deadline = Instant::now() + PHASE_CAP * 2;
+        let mut tasks = Vec::new();
+        for _ in 0..concurrency.max(1) {
+            let bench = self.clone();
+            let next = next.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut done = 0usize;
+                loop {
+                    let i = next.fetch_add(1, Ordering::SeqCst) as usize;
+                    if i >= n || Instant::now() > deadline || util::interrupted() {
+                        return Ok::<usize, anyhow::Error>(done);
+                    }
+                    let email = format!("bench-{run_id}-{i}@bench.invalid");
+                    let account = bench
+                        .register(&email)
+                        .await
+                        .with_context(|| format!("registering {email}"))?;
+                    let index = {
+                        let mut accounts = bench.accounts.lock().expect("not poisoned");
+                        accounts.push(Arc::new(account));
+                        accounts.len() - 1
+                    };
+                    bench.queue.lock().expect("not poisoned").push_back(index);
+                    done += 1;
+                    if (i + 1).is_multiple_of(200) {
+                        eprintln!("    {} accounts", i + 1);
+                    }
+                }
+            }));
+        }
+        for t in tasks {
+            t.await??;
+        }
+        let have = self.accounts.lock().expect("not poisoned").len();
+        if have < n {
+            bail!("only {have} of {n} accounts registered (interrupted or over time)");
+        }
+        Ok(())
+    }
+
+    /// register → enrol with a first code → recovery codes acknowledged.
+    async fn register(&self, email: &str) -> Result<Account> {
+        let mut b = self.browser();
+        b.get_form("/register").await?;
+        b.post_expect(
+            "/register",
+            &[
+                ("email", email),
+                ("password", PASSWORD),
+                ("password_confirm", PASSWORD),
+            ],
+            "/enroll",
+        )
+        .await?;
+        let page = b.get_form("/enroll").await?;
+        let secret = enrolment_secret(&page)?;
+        let step = current_step();
+        let code = totp(&secret, step);
+        b.post_expect("/enroll", &[("code", &code)], "/recovery-codes")
+            .await?;
+        b.get_form("/recovery-codes").await?;
+        b.post_expect("/recovery-codes", &[], "/welcome").await?;
+        Ok(Account {
+            email: email.to_string(),
+            secret,
+            last_step: AtomicU64::new(step),
+        })
+    }
+
+    /// An account whose code of the current step is still unused, or None
+    /// when every account has logged in during this step.
+    fn take(&self) -> Option<Arc<Account>> {
+        let mut queue = self.queue.lock().expect("not poisoned");
+        let accounts = self.accounts.lock().expect("not poisoned");
+        let &front = queue.front()?;
+        if accounts[front].last_step.load(Ordering::SeqCst) >= current_step() {
+            return None;
+        }
+        queue.pop_front();
+        queue.push_back(front);
+        Some(accounts[front].clone())
+    }
+
+    fn available(&self) -> usize {
+        let now = current_step();
+        self.accounts
+            .lock()
+            .expect("not poisoned")
+            .iter()
+            .filter(|a| a.last_step.load(Ordering::SeqCst) < now)
+            .count()
+    }
+
+    /// Waits (at most one step) until `needed` accounts have an unused code.
+    async fn wait_for_accounts(&self, needed: usize) {
+        if self.available() >= needed.min(self.accounts.lock().expect("not poisoned").len()) {
+            return;
+        }
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .expect("after 1970");
+        let into_step = now.as_secs_f64() % 30.0;
+        let wait = Duration::from_secs_f64(30.0 - into_step + 0.2);
+        eprintln!(
+            "    waiting {:.0} s for the next 30-s step (each code is single-use)",
+            wait.as_secs_f64()
+        );
+        tokio::time::sleep(wait).await;
+    }
+
+    /// GET /login, POST /login: leaves the browser at the code form.
+    async fn password_step(&self, b: &mut Browser, a: &Account) -> Result<()> {
+        b.get_form("/login").await?;
+        b.post_expect(
+            "/login",
+            &[("email", &a.email), ("password", PASSWORD)],
+            "/login/totp",
+        )
+        .await?;
+        b.get_form("/login/totp").await?;
+        Ok(())
+    }
+
+    /// POST /login/totp with the code of the current step; returns its latency.
+    async fn code_step(&self, b: &mut Browser, a: &Account) -> Result<Duration> {
+        let step = current_step();
+        let prev = a.last_step.fetch_max(step, Ordering::SeqCst);
+        if prev >= step {
+            bail!("internal: account {} reused within one step", a.email);
+        }
+        let code = totp(&a.secret, step);
+        let t = Instant::now();
+        b.post_expect("/login/totp", &[("code", &code)], "/welcome")
+            .await?;
+        Ok(t.elapsed())
+    }
+
+    /// Full logins with `concurrency` clients for `seconds` (or until every
+    /// account has been used in this step): latencies of the whole login and
+    /// of its POST /login/totp, and logins per second.
+    async fn throughput(self: &Arc<Self>, seconds: u64, concurrency: usize) -> Result<Outcomes> {
+        self.wait_for_accounts(usize::MAX).await;
+        let started = Instant::now();
+        let deadline = started + Duration::from_secs(seconds).min(PHASE_CAP);
+        let mut tasks = Vec::new();
+        for _ in 0..concurrency.max(1) {
+            let bench = self.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut out = Outcomes::default();
+                let mut last_done = started;
+                while Instant::now() < deadline && !util::interrupted() {
+                    let Some(a) = bench.take() else { break };
+                    let t = Instant::now();
+                    let mut b = bench.browser();
+                    let r = async {
+                        bench.password_step(&mut b, &a).await?;
+                        bench.code_step(&mut b, &a).await
+                    }
+                    .await;
+                    match r {
+                        Ok(code) => {
+                            out.latencies.push(t.elapsed());
+                            out.code_latencies.push(code);
+                        }
+                        Err(e) => out.error(e),
+                    }
+                    last_done = Instant::now();
+                }
+                (out, last_done)
+            }));
+        }
+        let mut all = Outcomes::default();
+        let mut end = started;
+        for t in tasks {
+            let (out, last) = t.await?;
+            all.merge(out);
+            end = end.max(last);
+        }
+        all.rate = all.latencies.len() as f64 / (end - started).as_secs_f64().max(1e-3);
+        Ok(all)
+    }
+
+    /// Brings `requests` accounts to the code form (not timed), then sends
+    /// only their POST /login/totp from `clients` clients back to back,
+    /// timing each: the code step's own cost, without argon2 beside it.
+    async fn code_burst(
+        self: &Arc<Self>,
+        requests: usize,
+        clients: usize,
+        concurrency: usize,
+    ) -> Result<Outcomes> {
+        let total = self.accounts.lock().expect("not poisoned").len();
+        let requests = requests.min(total);
+        self.wait_for_accounts(requests).await;
+        let pending: Arc<Mutex<Vec<AtCodeForm>>> = Arc::default();
+        let mut out = Outcomes::default();
+        let deadline = Instant::now() + PHASE_CAP;
+        let mut tasks = Vec::new();
+        let per_worker = requests.div_ceil(concurrency.max(1));
+        for _ in 0..concurrency.max(1) {
+            let bench = self.clone();
+            let pending = pending.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut errors = Outcomes::default();
+                for _ in 0..per_worker {
+                    if Instant::now() > deadline || util::interrupted() {
+                        break;
+                    }
+                    let Some(a) = bench.take() else { break };
+                    let mut b = bench.browser();
+                    match bench.password_step(&mut b, &a).await {
+                        Ok(()) => pending.lock().expect("not poisoned").push((b, a)),
+                        Err(e) => errors.error(e),
+                    }
+                }
+                errors
+            }));
+        }
+        for t in tasks {
+            out.merge(t.await?);
+        }
+        let mut ready = std::mem::take(&mut *pending.lock().expect("not poisoned"));
+        ready.truncate(requests);
+        let queue = Arc::new(Mutex::new(ready));
+        let started = Instant::now();
+        let mut tasks = Vec::new();
+        for _ in 0..clients.max(1) {
+            let bench = self.clone();
+            let queue = queue.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut out = Outcomes::default();
+                loop {
+                    let next = queue.lock().expect("not poisoned").pop();
+                    let Some((mut b, a)) = next else { break };
+                    out.record(bench.code_step(&mut b, &a).await);
+                }
+                out
+            }));
+        }
+        for t in tasks {
+            out.merge(t.await?);
+        }
+        out.rate = out.latencies.len() as f64 / started.elapsed().as_secs_f64().max(1e-3);
+        Ok(out)
+    }
+
+    /// One database state: full logins at `concurrency` clients (throughput),
+    /// full logins at `totp_clients` clients (the code step's latency beside
+    /// argon2 work), and code posts alone at `totp_clients` clients.
+    /// `after_throughput` runs right after the first part (for the raw argon2
+    /// measurement next to it).
+    async fn growth_phase(
+        self: &Arc<Self>,
+        label: &str,
+        args: &Args,
+        after_throughput: impl FnOnce() -> Result<()>,
+    ) -> Result<Phase> {
+        let _t = util::step(&format!("logins with {label}"));
+        let through = self.throughput(args.seconds, args.concurrency).await?;
+        eprintln!(
+            "    {} clients: {} full logins, {:.1}/s, p50 {} p99 {}, {} errors",
+            args.concurrency,
+            through.latencies.len(),
+            through.rate,
+            ms(pct(&through.latencies, 50.0)),
+            ms(pct(&through.latencies, 99.0)),
+            through.errors
+        );
+        after_throughput()?;
+        if through.latencies.is_empty() {
+            bail!(
+                "no login succeeded with {label}: {}",
+                through.first_error.unwrap_or_default()
+            );
+        }
+        let mixed = self.throughput(args.seconds, args.totp_clients).await?;
+        eprintln!(
+            "    {} clients: {} full logins, {:.1}/s; their POST /login/totp p50 {} p99 {}, {} errors",
+            args.totp_clients,
+            mixed.latencies.len(),
+            mixed.rate,
+            ms(pct(&mixed.code_latencies, 50.0)),
+            ms(pct(&mixed.code_latencies, 99.0)),
+            mixed.errors
+        );
+        let burst = self
+            .code_burst(args.totp_requests, args.totp_clients, args.concurrency)
+            .await?;
+        eprintln!(
+            "    POST /login/totp alone, {} clients back to back: {:.0}/s, p50 {} p99 {} over {}, {} errors",
+            args.totp_clients,
+            burst.rate,
+            ms(pct(&burst.latencies, 50.0)),
+            ms(pct(&burst.latencies, 99.0)),
+            burst.latencies.len(),
+            burst.errors
+        );
+        let first_error = [&through, &mixed, &burst]
+            .iter()
+            .find_map(|o| o.first_error.clone());
+        if let Some(e) = &first_error {
+            eprintln!("    first error: {e}");
+        }
+        Ok(Phase {
+            label: label.to_string(),
+            errors: through.errors + mixed.errors + burst.errors,
+            first_error,
+            through,
+            mixed,
+            burst,
+            note: String::new(),
+        })
+    }
+}
+
+/// A browser that passed the password step, and its account.
+type AtCodeForm = (Browser, Arc<Account>);
+
+/// One browser: its own cookie jar and the csrf token of the last form seen.
+struct Browser {
+    http: reqwest::Client,
+    base: String,
+    cookies: BTreeMap<String, String>,
+    csrf: String,
+}
+
+impl Browser {
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    fn keep_cookies(&mut self, resp: &reqwest::Response) {
+        for value in resp.headers().get_all(reqwest::header::SET_COOKIE) {
+            let Ok(value) = value.to_str() else { continue };
+            let mut parts = value.split(';');
+            let Some((name, val)) = parts.next().and_then(|p| p.trim().split_once('=')) else {
+                continue;
+            };
+            let expired = parts.any(|a| {
+                let a = a.trim().to_ascii_lowercase();
+                a == "max-age=0" || a.starts_with("expires=thu, 01 jan 1970")
+            });
+            if expired || val.is_empty() {
+                self.cookies.remove(name);
+            } else {
+                self.cookies.insert(name.to_string(), val.to_string());
+            }
+        }
+    }
+
+    /// GET a page with a form (200) and remember its csrf_token.
+    async fn get_form(&mut self, path: &str) -> Result<String> {
+        let resp = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .header(reqwest::header::COOKIE, self.cookie_header())
+            .header(reqwest::header::ACCEPT_LANGUAGE, "en")
+            .send()
+            .await
+            .with_context(|| format!("GET {path}"))?;
+        self.keep_cookies(&resp);
+        let status = resp.status();
+        let body = resp.text().await?;
+        if status != reqwest::StatusCode::OK {
+            bail!("GET {path} answered {status}");
+        }
+        self.csrf = csrf_token(&body).with_context(|| format!("GET {path}"))?;
+        Ok(body)
+    }
+
+    /// POST a form with the remembered csrf_token; expects 303 to `to`.
+    async fn post_expect(&mut self, path: &str, fields: &[(&str, &str)], to: &str) -> Result<()> {
+        let mut form: Vec<(&str, &str)> = fields.to_vec();
+        form.push(("csrf_token", &self.csrf));
+        let body = form
+            .iter()
+            .map(|(k, v)| format!("{}={}", urlencoding_encode(k), urlencoding_encode(v)))
+            .collect::<Vec<_>>()
+            .join("&");
+        let resp = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header(reqwest::header::COOKIE, self.cookie_header())
+            .header(reqwest::header::ACCEPT_LANGUAGE, "en")
+            .header(
+                reqwest::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            )
+            .body(body)
+            .send()
+            .await
+            .with_context(|| format!("POST {path}"))?;
+        self.keep_cookies(&resp);
+        let status = resp.status();
+        let location = resp
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|l| l.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        let retry = resp
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|l| l.to_str().ok())
+            .map(|r| format!(" (Retry-After {r})"))
+            .unwrap_or_default();
+        let _ = resp.bytes().await;
+        let path_only = location
+            .strip_prefix(&self.base)
+            .unwrap_or(&location)
+            .to_string();
+        if status != reqwest::StatusCode::SEE_OTHER || path_only != to {
+            bail!("POST {path} answered {status}{retry} → {location:?}, expected 303 → {to}");
+        }
+        Ok(())
+    }
+}
+
+fn urlencoding_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
+            _ => {
+                let _ = write!(out, "%{b:02X}");
+            }
+        }
+    }
+    out
+}
+
+// ------------------------------------------------------------ pages
+
+/// The value of the hidden `csrf_token` input of the first form.
+fn csrf_token(html: &str) -> Result<String> {
+    let at = html
+        .find("name=\"csrf_token\"")
+        .ok_or_else(|| anyhow!("page has no csrf_token field"))?;
+    let start = html[..at].rfind('<').unwrap_or(0);
+    let end = at + html[at..].find('>').unwrap_or(html.len() - at);
+    let tag = &html[start..end];
+    let v = tag
+        .find("value=\"")
+        .ok_or_else(|| anyhow!("csrf_token field has no value"))?;
+    let rest = &tag[v + 7..];
+    Ok(rest[..rest.find('"').unwrap_or(rest.len())].to_string())
+}
+
+/// The base32 secret of `<code id="totp-secret">ABCD EFGH …</code>`, decoded.
+fn enrolment_secret(html: &str) -> Result<Vec<u8>> {
+    let at = html
+        .find("id=\"totp-secret\"")
+        .ok_or_else(|| anyhow!("enrolment page has no <code id=\"totp-secret\">"))?;
+    let open = at + html[at..].find('>').context("unclosed totp-secret tag")? + 1;
+    let close = open + html[open..].find("</code>").context("no </code>")?;
+    let text: String = html[open..close]
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect();
+    base32_decode(&text).ok_or_else(|| anyhow!("totp-secret {text:?} is not base32"))
+}
+
+// ------------------------------------------------------------ TOTP (RFC 6238)
+
+fn current_step() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs()
+        / 30
+}
+
+fn hotp(secret: &[u8], counter: u64, digits: u32) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = Hmac::<sha1::Sha1>::new_from_slice(secret).expect("HMAC takes any key length");
+    mac.update(&counter.to_be_bytes());
+    let h = mac.finalize().into_bytes();
+    let off = (h[19] & 0x0f) as usize;
+    let bin = u32::from_be_bytes([h[off] & 0x7f, h[off + 1], h[off + 2], h[off + 3]]);
+    format!(
+        "{:0width$}",
+        bin % 10u32.pow(digits),
+        width = digits as usize
+    )
+}
+
+fn totp(secret: &[u8], step: u64) -> String {
+    hotp(secret, step, 6)
+}
+
+fn base32_decode(text: &str) -> Option<Vec<u8>> {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let mut out = Vec::new();
+    let (mut buffer, mut bits) = (0u32, 0u32);
+    for c in text.trim_end_matches('=').bytes() {
+        let v = ALPHABET.iter().position(|&a| a == c.to_ascii_uppercase())? as u32;
+        buffer = (buffer << 5) | v;
+        bits += 5;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((buffer >> bits) as u8);
+            buffer &= (1 << bits) - 1;
+        }
+    }
+    Some(out)
+}
+
+/// Our code generator must agree with the RFC vectors before it judges the service.
+fn check_totp_against_vectors() -> Result<()> {
+    let path = util::root().join("testdata/totp-vectors.json");
+    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path)?)?;
+    let mut checked = 0;
+    for v in json["hotp"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .chain(json["totp"].as_array().into_iter().flatten())
+    {
+        if v["algorithm"] != "SHA1" {
+            continue;
+        }
+        let secret = base32_decode(v["secret_base32"].as_str().unwrap_or(""))
+            .context("vector secret is not base32")?;
+        let counter = v["counter"].as_u64().or_else(|| v["step"].as_u64());
+        let (Some(counter), Some(digits), Some(code)) =
+            (counter, v["digits"].as_u64(), v["code"].as_str())
+        else {
+            continue;
+        };
+        let ours = hotp(&secret, counter, digits as u32);
+        if ours != code {
+            bail!("bench TOTP gives {ours} for {v}, the RFC says {code}");
+        }
+        checked += 1;
+    }
+    if checked == 0 {
+        bail!("no SHA1 vectors in {}", path.display());
+    }
+    Ok(())
+}
+
+// ------------------------------------------------------------ numbers and docs
+
+fn pct(samples: &[Duration], p: f64) -> Duration {
+    if samples.is_empty() {
+        return Duration::ZERO;
+    }
+    let mut s = samples.to_vec();
+    s.sort();
+    let rank = ((p / 100.0) * s.len() as f64).ceil() as usize;
+    s[rank.clamp(1, s.len()) - 1]
+}
+
+fn ms(d: Duration) -> String {
+    let v = d.as_secs_f64() * 1000.0;
+    if v < 10.0 {
+        format!("{v:.1} ms")
+    } else {
+        format!("{v:.0} ms")
+    }
+}
+
+fn mib(kib: u64) -> String {
+    format!("{:.1} MiB", kib as f64 / 1024.0)
+}
+
+fn thousands(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(' ');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Replaces the `heading` section (up to the next `## ` heading) of a
+/// markdown file, or appends it; other sections are left as they are.
+fn replace_section(path: &PathBuf, heading: &str, section: &str) -> Result<()> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let start = text
+        .match_indices(heading)
+        .find(|(i, _)| *i == 0 || text[..*i].ends_with('\n'))
+        .map(|(i, _)| i);
+    let new = match start {
+        Some(i) => {
+            let after = i + heading.len();
+            let end = text[after..]
+                .find("\n## ")
+                .map(|j| after + j + 1)
+                .unwrap_or(text.len());
+            let mut section = section.trim_end().to_string();
+            section.push('\n');
+            if end < text.len() {
+                section.push('\n');
+            }
+            format!("{}{}{}", &text[..i], section, &text[end..])
+        }
+        None => format!("{}\n{}", text.trim_end(), section),
+    };
+    std::fs::write(path, new)?;
+    Ok(())
 }
