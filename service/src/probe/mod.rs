@@ -1,6 +1,10 @@
 //! `twofa probe …`: the HTTP client used by health checks, the lab and the
 //! benchmarks. It speaks only the public HTTP contract (DESIGN.md §3).
 
+mod attack;
+pub mod flow;
+mod load;
+
 use anyhow::Result;
 
 #[derive(clap::Subcommand, Debug)]
@@ -12,6 +16,13 @@ pub enum ProbeCommand {
         #[arg(long, default_value_t = 900)]
         timeout_ms: u64,
     },
+    /// Register accounts, then log in continuously for a bounded time and
+    /// count; report failures, longest outage, latency and lost accounts (JSON).
+    Load(load::LoadArgs),
+    /// Send one TOTP code to every app at the same instant: exactly one may succeed.
+    Replay(attack::ReplayArgs),
+    /// Spread wrong codes over the apps: the throttle must engage as on one app.
+    BruteForce(attack::BruteForceArgs),
 }
 
 pub async fn run(cmd: ProbeCommand) -> Result<i32> {
@@ -32,5 +43,8 @@ pub async fn run(cmd: ProbeCommand) -> Result<i32> {
                 }
             }
         }
+        ProbeCommand::Load(args) => load::run(args).await,
+        ProbeCommand::Replay(args) => attack::replay(args).await,
+        ProbeCommand::BruteForce(args) => attack::brute_force(args).await,
     }
 }

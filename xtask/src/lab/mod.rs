@@ -1,13 +1,181 @@
-//! `cargo xtask lab`: placeholder until its issue lands.
+//! `cargo xtask lab`: the fault-tolerant cluster of DESIGN.md §1 in network
+//! namespaces on one machine — two HAProxy + keepalived proxies sharing the
+//! VIP, three twofa apps, three etcd + Patroni + PostgreSQL nodes and a
+//! client — and the fault scenarios of `vm-tests/scenarios/` run against it.
+//!
+//! Everything (addresses, ports, timings) comes from `vm-tests/topology.toml`.
+//! Logs and data live under `target/lab/<node>/`, results under
+//! `target/lab/results/`.
 
+mod cluster;
+mod net;
+mod procs;
+mod scenario;
+mod topology;
+
+use crate::util;
 use anyhow::{bail, Result};
+use cluster::Lab;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 #[derive(clap::Args)]
 pub struct Args {
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-    rest: Vec<String>,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(clap::Subcommand)]
+enum Cmd {
+    /// Bring the whole cluster up from nothing (tears down a leftover lab first).
+    Up,
+    /// Stop every lab process and delete the namespaces.
+    Down,
+    /// Show each node, its processes, the Patroni leader, the VIP holder and memory.
+    Status,
+    /// Run one scenario (or --all) against the lab, bringing it up if needed.
+    Run {
+        /// Scenario name: a file vm-tests/scenarios/<name>.toml.
+        scenario: Option<String>,
+        /// Run every scenario, in the order of DESIGN.md §5.
+        #[arg(long)]
+        all: bool,
+        /// The long profile (on demand) instead of the short one (CI).
+        #[arg(long)]
+        full: bool,
+        /// Seed for the chaos scenario (default: time-based, printed).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Leave the lab up afterwards even if this run brought it up.
+        #[arg(long)]
+        keep: bool,
+    },
+}
+
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+pub fn interrupted() -> bool {
+    INTERRUPTED.load(Ordering::SeqCst)
+}
+
+extern "C" fn on_signal(_sig: i32) {
+    INTERRUPTED.store(true, Ordering::SeqCst);
+}
+
+extern "C" {
+    fn signal(sig: i32, handler: extern "C" fn(i32)) -> usize;
+}
+
+/// Ctrl-C and SIGTERM set a flag that every wait loop checks, so the lab is
+/// torn down instead of left behind.
+fn trap_signals() {
+    // SAFETY: the handler only stores to an atomic, which is signal-safe.
+    unsafe {
+        signal(2, on_signal);
+        signal(15, on_signal);
+    }
 }
 
 pub fn run(args: Args) -> Result<()> {
-    bail!("cargo xtask lab is not written yet ({:?})", args.rest)
+    net::require_root("cargo xtask lab")?;
+    trap_signals();
+    let lab = Lab::new()?;
+    match args.cmd {
+        Cmd::Up => {
+            lab.install()?;
+            up(&lab)?;
+            eprintln!("    `cargo xtask lab status` shows it; `cargo xtask lab down` stops it");
+            Ok(())
+        }
+        Cmd::Down => {
+            if lab.down()? {
+                eprintln!("==> lab down");
+            } else {
+                eprintln!("==> no lab was running");
+            }
+            Ok(())
+        }
+        Cmd::Status => lab.status(),
+        Cmd::Run {
+            scenario,
+            all,
+            full,
+            seed,
+            keep,
+        } => {
+            let names = match (scenario, all) {
+                (Some(s), false) => vec![s],
+                (None, true) => scenario::ALL.iter().map(|s| s.to_string()).collect(),
+                _ => bail!("name one scenario or pass --all"),
+            };
+            run_scenarios(&lab, &names, full, seed, keep)
+        }
+    }
+}
+
+/// Brings the lab up; on any failure (a node that never comes up, Ctrl-C)
+/// tears everything down again before returning the error.
+fn up(lab: &Lab) -> Result<serde_json::Value> {
+    if lab.down()? {
+        eprintln!(
+            "==> found a leftover lab (namespaces {}*) and removed it",
+            net::PREFIX
+        );
+    }
+    let _t = util::step("bringing the lab up");
+    match lab.up() {
+        Ok(report) => {
+            let rss = lab.rss();
+            let mut report = report;
+            report["rss_mib"] = rss;
+            let path = lab.dir.join("results/bring-up.json");
+            std::fs::write(&path, serde_json::to_string_pretty(&report)?)?;
+            Ok(report)
+        }
+        Err(e) => {
+            eprintln!("==> bring-up failed; tearing the lab down");
+            let _ = lab.down();
+            Err(e)
+        }
+    }
+}
+
+fn run_scenarios(
+    lab: &Lab,
+    names: &[String],
+    full: bool,
+    seed: Option<u64>,
+    keep: bool,
+) -> Result<()> {
+    let mut brought_up = false;
+    if net::existing()?.is_empty() || lab.wait_healthy(Duration::from_secs(5)).is_err() {
+        lab.install()?;
+        up(lab)?;
+        brought_up = true;
+    } else {
+        // The probe runs from target/lab/bin; the running apps keep their binary.
+        lab.build_twofa()?;
+    }
+    let result = scenario::run_many(lab, names, full, seed);
+    if (brought_up && !keep) || interrupted() {
+        let _t = util::step("tearing the lab down");
+        lab.down()?;
+    }
+    result
+}
+
+/// Called by `cargo xtask test` when it runs as root: brings the lab up
+/// once, runs every scenario in the short profile, tears it down. Fails when
+/// any scenario's figures do not hold.
+pub fn ci() -> Result<()> {
+    net::require_root("the lab part of cargo xtask test")?;
+    trap_signals();
+    let lab = Lab::new()?;
+    lab.install()?;
+    up(&lab)?;
+    let names: Vec<String> = scenario::ALL.iter().map(|s| s.to_string()).collect();
+    let result = scenario::run_many(&lab, &names, false, None);
+    let _t = util::step("tearing the lab down");
+    lab.down()?;
+    result
 }

@@ -1,0 +1,417 @@
+//! The user flows of the HTTP contract (DESIGN.md §3) as a client sees them:
+//! forms with a `csrf_token`, cookies, `303 See Other`. Nothing here knows
+//! the service's internals.
+
+use anyhow::Result;
+use rand::Rng;
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// How one request ended, for the outage and failure accounting.
+#[derive(Debug, Clone)]
+pub enum Failure {
+    /// Never reached a server (connect refused or timed out): safe to retry.
+    Connect,
+    /// Sent, then the connection broke or timed out: the server may have acted.
+    Transport(String),
+    /// An answer, but not the one the contract promises.
+    Status(u16, String),
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Connect => write!(f, "connect"),
+            Failure::Transport(e) => write!(f, "transport: {e}"),
+            Failure::Status(c, what) => write!(f, "{c} on {what}"),
+        }
+    }
+}
+
+impl Failure {
+    /// A short key for counting failures by kind.
+    pub fn kind(&self) -> String {
+        match self {
+            Failure::Connect => "connect".into(),
+            Failure::Transport(_) => "transport".into(),
+            Failure::Status(c, what) => format!("{c} {what}"),
+        }
+    }
+}
+
+/// Every request attempt, as (completion time, ok), for outage windows.
+pub type Events = std::sync::Arc<std::sync::Mutex<Vec<(Instant, bool)>>>;
+
+pub fn client(connect_timeout: Duration, timeout: Duration) -> Result<reqwest::Client> {
+    Ok(reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(connect_timeout)
+        .timeout(timeout)
+        // A fresh connection per request: a pooled connection to a dead
+        // proxy would hang instead of failing fast.
+        .pool_max_idle_per_host(0)
+        .build()?)
+}
+
+/// One browser: a cookie jar and a base URL.
+pub struct Browser<'a> {
+    pub http: &'a reqwest::Client,
+    pub base: String,
+    cookies: BTreeMap<String, String>,
+    events: Option<Events>,
+    /// Retry connect failures until this instant.
+    pub deadline: Instant,
+    pub connect_retries: u64,
+}
+
+pub struct Answer {
+    pub status: u16,
+    pub location: String,
+    pub body: String,
+    pub retry_after: Option<String>,
+}
+
+impl<'a> Browser<'a> {
+    pub fn new(
+        http: &'a reqwest::Client,
+        base: &str,
+        events: Option<Events>,
+        patience: Duration,
+    ) -> Self {
+        Browser {
+            http,
+            base: base.trim_end_matches('/').to_string(),
+            cookies: BTreeMap::new(),
+            events,
+            deadline: Instant::now() + patience,
+            connect_retries: 0,
+        }
+    }
+
+    fn record(&self, ok: bool) {
+        if let Some(ev) = &self.events {
+            ev.lock().unwrap().push((Instant::now(), ok));
+        }
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    fn take_cookies(&mut self, resp: &reqwest::Response) {
+        for h in resp.headers().get_all(reqwest::header::SET_COOKIE) {
+            let Ok(s) = h.to_str() else { continue };
+            let first = s.split(';').next().unwrap_or("");
+            let Some((name, value)) = first.split_once('=') else {
+                continue;
+            };
+            let expired = s.to_ascii_lowercase().contains("max-age=0");
+            if value.is_empty() || expired {
+                self.cookies.remove(name.trim());
+            } else {
+                self.cookies
+                    .insert(name.trim().to_string(), value.trim().to_string());
+            }
+        }
+    }
+
+    /// One request. Connect failures are retried (the request reached no
+    /// one) until the deadline; GETs are also retried on any failure.
+    pub async fn send(
+        &mut self,
+        post: Option<&[(&str, &str)]>,
+        path: &str,
+    ) -> Result<Answer, Failure> {
+        let url = format!("{}{}", self.base, path);
+        loop {
+            let mut req = match post {
+                Some(form) => self.http.post(&url).form(form),
+                None => self.http.get(&url),
+            };
+            let cookies = self.cookie_header();
+            if !cookies.is_empty() {
+                req = req.header(reqwest::header::COOKIE, cookies);
+            }
+            let failure = match req.send().await {
+                Ok(resp) => {
+                    let status = resp.status().as_u16();
+                    self.take_cookies(&resp);
+                    let location = resp
+                        .headers()
+                        .get(reqwest::header::LOCATION)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("")
+                        .to_string();
+                    let retry_after = resp
+                        .headers()
+                        .get(reqwest::header::RETRY_AFTER)
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_string);
+                    match resp.text().await {
+                        Ok(body) if status < 500 => {
+                            self.record(true);
+                            return Ok(Answer {
+                                status,
+                                location,
+                                body,
+                                retry_after,
+                            });
+                        }
+                        Ok(_) => Failure::Status(status, path.to_string()),
+                        Err(e) => Failure::Transport(e.to_string()),
+                    }
+                }
+                Err(e) if e.is_connect() => Failure::Connect,
+                Err(e) => Failure::Transport(e.to_string()),
+            };
+            self.record(false);
+            let retry = matches!(failure, Failure::Connect) || post.is_none();
+            if !retry || Instant::now() >= self.deadline {
+                return Err(failure);
+            }
+            self.connect_retries += 1;
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    pub async fn get(&mut self, path: &str) -> Result<Answer, Failure> {
+        self.send(None, path).await
+    }
+
+    /// GET a page and return its CSRF token.
+    pub async fn form(&mut self, path: &str) -> Result<(String, Answer), Failure> {
+        let a = self.get(path).await?;
+        if a.status != 200 {
+            return Err(Failure::Status(a.status, format!("GET {path}")));
+        }
+        match hidden(&a.body, "csrf_token") {
+            Some(t) => Ok((t, a)),
+            None => Err(Failure::Status(
+                a.status,
+                format!("GET {path} without csrf_token"),
+            )),
+        }
+    }
+
+    /// POST a form and expect `303 See Other` to `want`.
+    pub async fn submit(
+        &mut self,
+        path: &str,
+        fields: &[(&str, &str)],
+        want: &str,
+    ) -> Result<Answer, Failure> {
+        let a = self.send(Some(fields), path).await?;
+        if a.status != 303 || !a.location.ends_with(want) {
+            return Err(Failure::Status(
+                a.status,
+                format!("POST {path} (→ {})", a.location),
+            ));
+        }
+        Ok(a)
+    }
+}
+
+/// The value of a hidden input named `name`.
+pub fn hidden(html: &str, name: &str) -> Option<String> {
+    let needle = format!("name=\"{name}\"");
+    for tag in html.split("<input").skip(1) {
+        let tag = tag.split('>').next()?;
+        if tag.contains(&needle) {
+            let v = tag.split("value=\"").nth(1)?;
+            return Some(v.split('"').next()?.to_string());
+        }
+    }
+    None
+}
+
+/// Text content of the element with `id`.
+pub fn by_id(html: &str, id: &str) -> Option<String> {
+    let start = html.find(&format!("id=\"{id}\""))?;
+    let rest = &html[start..];
+    let rest = &rest[rest.find('>')? + 1..];
+    Some(rest[..rest.find('<')?].trim().to_string())
+}
+
+// ------------------------------------------------------------------ TOTP
+
+pub fn now_unix() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs()
+}
+
+pub fn step_now() -> u64 {
+    now_unix() / 30
+}
+
+fn base32_decode(s: &str) -> Option<Vec<u8>> {
+    const ALPHA: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let mut bits: u64 = 0;
+    let mut nbits = 0;
+    let mut out = Vec::new();
+    for c in s.bytes().filter(|c| !c.is_ascii_whitespace() && *c != b'=') {
+        let v = ALPHA.iter().position(|&a| a == c.to_ascii_uppercase())? as u64;
+        bits = (bits << 5) | v;
+        nbits += 5;
+        if nbits >= 8 {
+            nbits -= 8;
+            out.push((bits >> nbits) as u8);
+            bits &= (1 << nbits) - 1;
+        }
+    }
+    Some(out)
+}
+
+/// RFC 6238 (SHA-1, 6 digits, 30 s) code for a time step.
+pub fn totp(secret: &[u8], step: u64) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = Hmac::<sha1::Sha1>::new_from_slice(secret).expect("any key length");
+    mac.update(&step.to_be_bytes());
+    let h = mac.finalize().into_bytes();
+    let off = (h[19] & 0x0f) as usize;
+    let bin = u32::from_be_bytes([h[off] & 0x7f, h[off + 1], h[off + 2], h[off + 3]]);
+    format!("{:06}", bin % 1_000_000)
+}
+
+// -------------------------------------------------------------- accounts
+
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct Account {
+    pub email: String,
+    pub password: String,
+    #[serde(with = "hexbytes")]
+    pub secret: Vec<u8>,
+    /// The last time step whose code was sent for this account.
+    pub last_step: u64,
+}
+
+mod hexbytes {
+    pub fn serialize<S: serde::Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&hex::encode(v))
+    }
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let s: String = serde::Deserialize::deserialize(d)?;
+        hex::decode(s).map_err(serde::de::Error::custom)
+    }
+}
+
+pub fn random_password() -> String {
+    const CHARS: &[u8] = b"abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    let mut r = rand::thread_rng();
+    (0..20)
+        .map(|_| CHARS[r.gen_range(0..CHARS.len())] as char)
+        .collect()
+}
+
+/// Registers and enrols a new account; returns it once the server has
+/// acknowledged the enrolment (303 to the recovery codes).
+pub async fn register(b: &mut Browser<'_>, email: &str) -> Result<Account, Failure> {
+    let password = random_password();
+    let (csrf, _) = b.form("/register").await?;
+    b.submit(
+        "/register",
+        &[
+            ("csrf_token", &csrf),
+            ("email", email),
+            ("password", &password),
+            ("password_confirm", &password),
+        ],
+        "/enroll",
+    )
+    .await?;
+    let (csrf, page) = b.form("/enroll").await?;
+    let secret = by_id(&page.body, "totp-secret")
+        .and_then(|s| base32_decode(&s))
+        .ok_or_else(|| Failure::Status(page.status, "GET /enroll without #totp-secret".into()))?;
+    let step = step_now();
+    let code = totp(&secret, step);
+    b.submit(
+        "/enroll",
+        &[("csrf_token", &csrf), ("code", &code)],
+        "/recovery-codes",
+    )
+    .await?;
+    let account = Account {
+        email: email.to_string(),
+        password,
+        secret,
+        last_step: step,
+    };
+    // Acknowledge the recovery codes, as a person would.
+    let (csrf, _) = b.form("/recovery-codes").await?;
+    b.submit("/recovery-codes", &[("csrf_token", &csrf)], "/welcome")
+        .await?;
+    Ok(account)
+}
+
+/// The password half of a login: leaves the browser with a pending login.
+pub async fn password_step(b: &mut Browser<'_>, a: &Account) -> Result<(), Failure> {
+    let (csrf, _) = b.form("/login").await?;
+    b.submit(
+        "/login",
+        &[
+            ("csrf_token", &csrf),
+            ("email", &a.email),
+            ("password", &a.password),
+        ],
+        "/login/totp",
+    )
+    .await?;
+    Ok(())
+}
+
+/// The code half: GET /login/totp for the token, POST the code.
+pub async fn code_step(b: &mut Browser<'_>, code: &str) -> Result<Answer, Failure> {
+    let (csrf, _) = b.form("/login/totp").await?;
+    b.send(
+        Some(&[("csrf_token", &csrf), ("code", code)]),
+        "/login/totp",
+    )
+    .await
+}
+
+/// A full login with a code for `step`; Ok when the server answers 303 to /welcome.
+pub async fn login(b: &mut Browser<'_>, a: &mut Account, step: u64) -> Result<(), Failure> {
+    password_step(b, a).await?;
+    a.last_step = step;
+    let ans = code_step(b, &totp(&a.secret, step)).await?;
+    if ans.status == 303 && ans.location.ends_with("/welcome") {
+        Ok(())
+    } else {
+        Err(Failure::Status(
+            ans.status,
+            format!("POST /login/totp (→ {})", ans.location),
+        ))
+    }
+}
+
+/// The step to use for an account's next code: the current one, or the
+/// next (accepted as t+1) when the current one is spent; None when the
+/// account must wait for the next step.
+pub fn usable_step(a: &Account) -> Option<u64> {
+    let now = step_now();
+    if a.last_step < now {
+        Some(now)
+    } else if a.last_step == now {
+        Some(now + 1)
+    } else {
+        None
+    }
+}
+
+pub fn run_id() -> String {
+    format!("{:06x}", rand::thread_rng().gen_range(0..0xffffffu32))
+}
+
+pub fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let idx = ((p / 100.0) * (sorted.len() as f64 - 1.0)).round() as usize;
+    sorted[idx.min(sorted.len() - 1)]
+}

@@ -1,0 +1,1175 @@
+//! The lab's cluster: configuration generated from the topology, the
+//! processes of each node, bring-up, teardown and status.
+
+use super::interrupted;
+use super::net;
+use super::procs::{self, Spec};
+use super::topology::{Node, Role, Topology};
+use crate::{deps, util};
+use anyhow::{bail, Context, Result};
+use serde_json::{json, Value};
+use std::fmt::Write as _;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// Patroni, pinned to the version nixpkgs 25.11 ships
+/// (pkgs/by-name/pa/patroni/package.nix), so the lab and the images run the
+/// same code. Debian 12's 3.0.2 loses acknowledged writes after a healed
+/// partition.
+pub const PATRONI_VERSION: &str = "4.1.0";
+const PG_BIN: &str = "/usr/lib/postgresql/15/bin";
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Service {
+    Etcd,
+    Patroni,
+    Twofa,
+    Haproxy,
+    Keepalived,
+}
+
+impl Service {
+    pub fn name(self) -> &'static str {
+        match self {
+            Service::Etcd => "etcd",
+            Service::Patroni => "patroni",
+            Service::Twofa => "twofa",
+            Service::Haproxy => "haproxy",
+            Service::Keepalived => "keepalived",
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<Service> {
+        Ok(match s {
+            "etcd" => Service::Etcd,
+            "patroni" => Service::Patroni,
+            "twofa" => Service::Twofa,
+            "haproxy" => Service::Haproxy,
+            "keepalived" => Service::Keepalived,
+            _ => bail!("unknown service {s:?} (haproxy, keepalived, twofa, patroni, etcd)"),
+        })
+    }
+
+    /// In start order.
+    pub fn for_role(role: &Role) -> &'static [Service] {
+        match role {
+            Role::Proxy => &[Service::Haproxy, Service::Keepalived],
+            Role::App => &[Service::Twofa],
+            Role::Db => &[Service::Etcd, Service::Patroni],
+            Role::Client => &[],
+        }
+    }
+}
+
+pub struct Lab {
+    pub topo: Topology,
+    pub dir: PathBuf,
+}
+
+fn short() -> Duration {
+    Duration::from_millis(800)
+}
+
+impl Lab {
+    pub fn new() -> Result<Lab> {
+        let topo = Topology::load(&util::root().join("vm-tests/topology.toml"))?;
+        Ok(Lab {
+            topo,
+            dir: util::target_dir().join("lab"),
+        })
+    }
+
+    pub fn node_dir(&self, node: &str) -> PathBuf {
+        self.dir.join(node)
+    }
+
+    fn secrets(&self) -> PathBuf {
+        self.dir.join("secrets")
+    }
+
+    fn secret(&self, name: &str) -> Result<String> {
+        let p = self.secrets().join(name);
+        Ok(std::fs::read_to_string(&p)
+            .with_context(|| format!("reading {} (is the lab up?)", p.display()))?
+            .trim()
+            .to_string())
+    }
+
+    pub fn twofa_bin(&self) -> PathBuf {
+        self.dir.join("bin/twofa")
+    }
+
+    fn venv(&self) -> PathBuf {
+        util::target_dir().join("lab-venv")
+    }
+
+    pub fn client_ns(&self) -> String {
+        net::ns(&self.topo.client().name)
+    }
+
+    /// GET from the client's namespace.
+    pub fn get(&self, addr: &str, port: u16, path: &str) -> Result<(u16, String)> {
+        net::get_from(&self.client_ns(), addr, port, path, short())
+    }
+
+    // ---------------------------------------------------------------- setup
+
+    /// Everything that does not depend on the network: packages, users, the
+    /// Patroni virtualenv, the twofa binary.
+    pub fn install(&self) -> Result<()> {
+        deps::ensure(
+            "the fault-tolerance lab",
+            &[
+                deps::pkg("haproxy", "/usr/sbin/haproxy"),
+                deps::pkg("keepalived", "/usr/sbin/keepalived"),
+                deps::pkg("etcd-server", "/usr/bin/etcd"),
+                deps::pkg("etcd-client", "/usr/bin/etcdctl"),
+                deps::pkg("postgresql-15", "/usr/lib/postgresql/15/bin/postgres"),
+                deps::pkg("postgresql-client-15", "/usr/bin/psql"),
+                deps::pkg("python3-venv", "/usr/lib/python3.11/ensurepip/__init__.py"),
+                deps::pkg("iproute2", "/usr/bin/ip"),
+                deps::pkg("util-linux", "/usr/bin/setpriv"),
+            ],
+        )?;
+        // Debian's own cluster must never compete with the lab's.
+        let start_conf = Path::new("/etc/postgresql/15/main/start.conf");
+        if start_conf.exists()
+            && std::fs::read_to_string(start_conf)?
+                .lines()
+                .any(|l| l.trim() == "auto")
+        {
+            std::fs::write(start_conf, "manual\n")?;
+        }
+        for (user, why) in [
+            (
+                "keepalived_script",
+                "keepalived runs its check scripts as this user",
+            ),
+            ("twofa", "the lab's app servers run as this user"),
+        ] {
+            if Command::new("id").arg(user).output()?.status.success() {
+                continue;
+            }
+            eprintln!("    creating system user {user} ({why})");
+            util::run(Command::new("useradd").args([
+                "--system",
+                "--no-create-home",
+                "--shell",
+                "/usr/sbin/nologin",
+                user,
+            ]))?;
+        }
+        self.ensure_patroni()?;
+        self.build_twofa()
+    }
+
+    fn ensure_patroni(&self) -> Result<()> {
+        let venv = self.venv();
+        let patroni = venv.join("bin/patroni");
+        let version = Command::new(&patroni).arg("--version").output();
+        if let Ok(out) = version {
+            if String::from_utf8_lossy(&out.stdout).trim() == format!("patroni {PATRONI_VERSION}") {
+                return Ok(());
+            }
+        }
+        let _t = util::step(&format!(
+            "installing Patroni {PATRONI_VERSION} from PyPI into {}",
+            venv.display()
+        ));
+        // Debian's python3, not a pyenv shim that may come first on PATH.
+        util::run(
+            Command::new("/usr/bin/python3")
+                .args(["-m", "venv", "--clear"])
+                .arg(&venv),
+        )?;
+        util::run(
+            Command::new(venv.join("bin/pip"))
+                .args(["install", "--quiet", "--disable-pip-version-check"])
+                .arg(format!("patroni[etcd3,psycopg2-binary]=={PATRONI_VERSION}")),
+        )
+    }
+
+    pub fn build_twofa(&self) -> Result<()> {
+        let _t = util::step("building twofa (release) for the app nodes and the client");
+        util::run(
+            Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+                .current_dir(util::root())
+                .args([
+                    "build",
+                    "--release",
+                    "--quiet",
+                    "-p",
+                    "twofa",
+                    "--bin",
+                    "twofa",
+                ]),
+        )?;
+        let bin_dir = self.dir.join("bin");
+        std::fs::create_dir_all(&bin_dir)?;
+        let dst = self.twofa_bin();
+        let tmp = bin_dir.join("twofa.new");
+        std::fs::copy(util::target_dir().join("release/twofa"), &tmp)?;
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755))?;
+        std::fs::rename(&tmp, &dst)?;
+        Ok(())
+    }
+
+    /// Fresh per-node directories, secrets and configuration files.
+    fn write_configs(&self) -> Result<()> {
+        for n in &self.topo.nodes {
+            let d = self.node_dir(&n.name);
+            if d.exists() {
+                std::fs::remove_dir_all(&d).with_context(|| format!("removing {}", d.display()))?;
+            }
+            std::fs::create_dir_all(&d)?;
+            std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o755))?;
+        }
+        for d in [&self.dir, &self.dir.join("bin")] {
+            std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o755))?;
+        }
+        let sec = self.secrets();
+        std::fs::create_dir_all(&sec)?;
+        std::fs::set_permissions(&sec, std::fs::Permissions::from_mode(0o755))?;
+        for name in ["superuser", "replication", "rewind", "app-db"] {
+            write_private(&sec.join(name), &random_hex(16)?, None)?;
+        }
+        write_private(&sec.join("secret-key"), &random_hex(32)?, Some("twofa"))?;
+        write_private(&sec.join("app-db"), &self.secret("app-db")?, Some("twofa"))?;
+        for n in &self.topo.nodes {
+            match n.role {
+                Role::Db => self.write_db(n)?,
+                Role::Proxy => self.write_proxy(n)?,
+                _ => {}
+            }
+        }
+        std::fs::create_dir_all(self.dir.join("results"))?;
+        Ok(())
+    }
+
+    fn write_db(&self, n: &Node) -> Result<()> {
+        let t = &self.topo;
+        let d = self.node_dir(&n.name);
+        for (sub, owner) in [
+            ("etcd", "etcd"),
+            ("pgdata", "postgres"),
+            ("patroni", "postgres"),
+        ] {
+            let p = d.join(sub);
+            std::fs::create_dir_all(&p)?;
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o700))?;
+            chown(&p, owner)?;
+        }
+        let etcd_hosts: Vec<String> = t
+            .by_role(Role::Db)
+            .map(|m| format!("{}:{}", m.address, t.ports.etcd_client))
+            .collect();
+        let subnet = &t.network.subnet;
+        let cfg = json!({
+            "scope": t.patroni.scope,
+            "name": n.name,
+            "restapi": {
+                "listen": format!("{}:{}", n.address, t.ports.patroni_api),
+                "connect_address": format!("{}:{}", n.address, t.ports.patroni_api),
+            },
+            "etcd3": { "hosts": etcd_hosts },
+            "bootstrap": {
+                "dcs": {
+                    "ttl": t.patroni.ttl,
+                    "loop_wait": t.patroni.loop_wait,
+                    "retry_timeout": t.patroni.retry_timeout,
+                    "maximum_lag_on_failover": 1048576,
+                    "synchronous_mode": t.patroni.synchronous_mode,
+                    "postgresql": {
+                        "use_pg_rewind": true,
+                        "use_slots": true,
+                        "parameters": {
+                            "password_encryption": "scram-sha-256",
+                            "wal_level": "replica",
+                            "hot_standby": "on",
+                            "wal_log_hints": "on",
+                            "max_wal_senders": 10,
+                            "max_replication_slots": 10,
+                            "max_connections": 100,
+                            "wal_sender_timeout": "5s",
+                            "wal_receiver_timeout": "5s",
+                        }
+                    }
+                },
+                "initdb": [{"encoding": "UTF8"}, "data-checksums", {"auth": "scram-sha-256"}],
+            },
+            "postgresql": {
+                "listen": format!("{},127.0.0.1:{}", n.address, t.ports.postgres),
+                "connect_address": format!("{}:{}", n.address, t.ports.postgres),
+                "data_dir": d.join("pgdata"),
+                "bin_dir": PG_BIN,
+                "pgpass": d.join("patroni/pgpass"),
+                // A spread checkpoint would hold a new replica for minutes.
+                "basebackup": [{"checkpoint": "fast"}],
+                "authentication": {
+                    "superuser": {"username": "postgres", "password": self.secret("superuser")?},
+                    "replication": {"username": "replicator", "password": self.secret("replication")?},
+                    "rewind": {"username": "rewind_user", "password": self.secret("rewind")?},
+                },
+                "parameters": {
+                    "unix_socket_directories": d.join("patroni"),
+                    "shared_buffers": "32MB",
+                },
+                "pg_hba": [
+                    "local all all scram-sha-256",
+                    "host all all 127.0.0.1/32 scram-sha-256",
+                    "host replication replicator 127.0.0.1/32 scram-sha-256",
+                    format!("host replication replicator {subnet} scram-sha-256"),
+                    format!("host all all {subnet} scram-sha-256"),
+                ],
+            },
+            "tags": {"nofailover": false, "noloadbalance": false, "clonefrom": false, "nosync": false},
+        });
+        // JSON is YAML: Patroni reads it as is.
+        write_private(
+            &d.join("patroni/patroni.yml"),
+            &serde_json::to_string_pretty(&cfg)?,
+            Some("postgres"),
+        )?;
+        chown(&d.join("patroni/patroni.yml"), "postgres")
+    }
+
+    fn write_proxy(&self, n: &Node) -> Result<()> {
+        let t = &self.topo;
+        let h = &t.haproxy;
+        let d = self.node_dir(&n.name);
+        let mut cfg = String::new();
+        writeln!(
+            cfg,
+            "# Generated by cargo xtask lab from vm-tests/topology.toml"
+        )?;
+        writeln!(
+            cfg,
+            "global\n    log stdout format raw local0 info\n    user haproxy\n    group haproxy"
+        )?;
+        writeln!(
+            cfg,
+            "    stats socket {}/haproxy.sock mode 600 level admin",
+            d.display()
+        )?;
+        writeln!(
+            cfg,
+            "\ndefaults\n    mode http\n    log global\n    option dontlognull"
+        )?;
+        writeln!(cfg, "    timeout connect {}ms", h.timeout_connect_ms)?;
+        writeln!(
+            cfg,
+            "    timeout client {}s\n    timeout server {}s",
+            h.timeout_client_s, h.timeout_server_s
+        )?;
+        writeln!(cfg, "    timeout check {}ms", h.check_inter_ms.max(500))?;
+        writeln!(cfg, "    retries {}\n    option redispatch 1", h.retries)?;
+        writeln!(
+            cfg,
+            "    retry-on conn-failure empty-response response-timeout"
+        )?;
+        writeln!(cfg, "\nfrontend www\n    bind :{}", t.ports.http)?;
+        writeln!(cfg, "    option forwardfor")?;
+        writeln!(
+            cfg,
+            "    # A POST retried after it reached an app would consume the TOTP code there."
+        )?;
+        writeln!(cfg, "    http-request disable-l7-retry if METH_POST")?;
+        writeln!(
+            cfg,
+            "    stick-table type ip size 100k expire 30s store http_req_rate(10s)"
+        )?;
+        writeln!(cfg, "    http-request track-sc0 src")?;
+        writeln!(
+            cfg,
+            "    http-request deny deny_status 429 if {{ sc_http_req_rate(0) gt {} }}",
+            h.rate_limit_per_10s
+        )?;
+        writeln!(cfg, "    default_backend apps")?;
+        writeln!(
+            cfg,
+            "\n# What keepalived's check script asks: does this HAProxy serve?"
+        )?;
+        writeln!(
+            cfg,
+            "frontend check\n    bind 127.0.0.1:{}",
+            t.ports.proxy_check
+        )?;
+        writeln!(
+            cfg,
+            "    monitor-uri /healthz\n    monitor fail if {{ nbsrv(apps) lt 1 }}"
+        )?;
+        writeln!(cfg, "\nbackend apps\n    balance leastconn")?;
+        writeln!(
+            cfg,
+            "    option httpchk GET /readyz\n    http-check expect status 200"
+        )?;
+        writeln!(
+            cfg,
+            "    default-server inter {}ms fall {} rise {}",
+            h.check_inter_ms, h.check_fall, h.check_rise
+        )?;
+        for a in t.by_role(Role::App) {
+            writeln!(
+                cfg,
+                "    server {} {}:{} check",
+                a.name, a.address, t.ports.app
+            )?;
+        }
+        std::fs::write(d.join("haproxy.cfg"), cfg)?;
+
+        let v = &t.vrrp;
+        let peers: Vec<String> = t
+            .by_role(Role::Proxy)
+            .filter(|p| p.name != n.name)
+            .map(|p| format!("        {}", p.address))
+            .collect();
+        let mut k = String::new();
+        writeln!(
+            k,
+            "# Generated by cargo xtask lab from vm-tests/topology.toml"
+        )?;
+        writeln!(
+            k,
+            "global_defs {{\n    router_id {}\n    vrrp_version {}",
+            n.name, v.version
+        )?;
+        writeln!(
+            k,
+            "    script_user keepalived_script\n    enable_script_security\n}}"
+        )?;
+        writeln!(k, "vrrp_script proxy_serves {{")?;
+        writeln!(
+            k,
+            "    script \"{} probe http http://127.0.0.1:{}/healthz --timeout-ms 800\"",
+            self.twofa_bin().display(),
+            t.ports.proxy_check
+        )?;
+        writeln!(
+            k,
+            "    interval {}\n    fall {}\n    rise {}\n}}",
+            v.script_interval, v.script_fall, v.script_rise
+        )?;
+        // The images use vrrp_track_process; the kernel's process connector
+        // only reports to the initial network namespace, so in the lab the
+        // wrapper that starts HAProxy writes 1 here the instant it exits.
+        writeln!(
+            k,
+            "track_file haproxy_exited {{\n    file \"{}/haproxy.track\"\n    weight 0\n}}",
+            d.display()
+        )?;
+        writeln!(
+            k,
+            "vrrp_instance twofa {{\n    state BACKUP\n    interface eth0"
+        )?;
+        writeln!(
+            k,
+            "    virtual_router_id {}\n    priority {}",
+            v.virtual_router_id,
+            n.vrrp_priority.unwrap_or(100)
+        )?;
+        writeln!(
+            k,
+            "    advert_int {}\n    unicast_src_ip {}",
+            v.advert_int, n.address
+        )?;
+        writeln!(k, "    unicast_peer {{\n{}\n    }}", peers.join("\n"))?;
+        writeln!(
+            k,
+            "    virtual_ipaddress {{\n        {}/{} dev eth0\n    }}",
+            t.network.vip, t.network.prefix_length
+        )?;
+        writeln!(k, "    track_script {{\n        proxy_serves\n    }}")?;
+        writeln!(
+            k,
+            "    track_file {{\n        haproxy_exited weight 0\n    }}\n}}"
+        )?;
+        std::fs::write(d.join("keepalived.conf"), k)?;
+        Ok(())
+    }
+
+    // ------------------------------------------------------------ processes
+
+    fn pid_file(&self, node: &str, svc: Service) -> PathBuf {
+        self.node_dir(node).join(format!("{}.pid", svc.name()))
+    }
+
+    pub fn service_pid(&self, node: &str, svc: Service) -> Option<u32> {
+        procs::read_pid(&self.pid_file(node, svc)).filter(|&p| procs::alive(p))
+    }
+
+    pub fn start_service(&self, node: &str, svc: Service) -> Result<u32> {
+        let n = self.topo.node(node)?.clone();
+        let t = &self.topo;
+        let d = self.node_dir(node);
+        let ns = net::ns(node);
+        let log = d.join(format!("{}.log", svc.name()));
+        let pid_file = self.pid_file(node, svc);
+        let _ = std::fs::remove_file(&pid_file);
+        let s = |x: &str| x.to_string();
+        let p = |x: &Path| x.display().to_string();
+        let (user, argv, env): (Option<&str>, Vec<String>, Vec<(String, String)>) = match svc {
+            Service::Etcd => {
+                let cluster: Vec<String> = t
+                    .by_role(Role::Db)
+                    .map(|m| format!("{}=http://{}:{}", m.name, m.address, t.ports.etcd_peer))
+                    .collect();
+                let a = &n.address;
+                (
+                    Some("etcd"),
+                    vec![
+                        s("/usr/bin/etcd"),
+                        s("--name"),
+                        s(node),
+                        s("--data-dir"),
+                        p(&d.join("etcd")),
+                        s("--listen-peer-urls"),
+                        format!("http://{a}:{}", t.ports.etcd_peer),
+                        s("--initial-advertise-peer-urls"),
+                        format!("http://{a}:{}", t.ports.etcd_peer),
+                        s("--listen-client-urls"),
+                        format!("http://{a}:{0},http://127.0.0.1:{0}", t.ports.etcd_client),
+                        s("--advertise-client-urls"),
+                        format!("http://{a}:{}", t.ports.etcd_client),
+                        s("--initial-cluster"),
+                        cluster.join(","),
+                        s("--initial-cluster-state"),
+                        s("new"),
+                        s("--initial-cluster-token"),
+                        format!("{}-lab", t.patroni.scope),
+                        s("--heartbeat-interval"),
+                        t.etcd.heartbeat_interval_ms.to_string(),
+                        s("--election-timeout"),
+                        t.etcd.election_timeout_ms.to_string(),
+                        format!("--pre-vote={}", t.etcd.pre_vote),
+                        s("--enable-v2=false"),
+                    ],
+                    vec![],
+                )
+            }
+            Service::Patroni => (
+                Some("postgres"),
+                vec![
+                    p(&self.venv().join("bin/patroni")),
+                    p(&d.join("patroni/patroni.yml")),
+                ],
+                vec![(s("HOME"), p(&d.join("patroni")))],
+            ),
+            Service::Twofa => {
+                let proxies: Vec<String> = t
+                    .by_role(Role::Proxy)
+                    .map(|x| format!("{}/32", x.address))
+                    .collect();
+                let sec = self.secrets();
+                (
+                    Some("twofa"),
+                    vec![p(&self.twofa_bin()), s("serve")],
+                    vec![
+                        (s("TWOFA_LISTEN"), format!("{}:{}", n.address, t.ports.app)),
+                        (s("TWOFA_DATABASE_URL"), t.database_url()),
+                        (s("TWOFA_DATABASE_PASSWORD_FILE"), p(&sec.join("app-db"))),
+                        (s("TWOFA_SECRET_KEY_FILE"), p(&sec.join("secret-key"))),
+                        (s("TWOFA_COOKIE_SECURE"), s("false")),
+                        (s("TWOFA_TRUSTED_PROXIES"), proxies.join(",")),
+                        (
+                            s("TWOFA_DB_RETRY_DEADLINE_S"),
+                            t.app.db_retry_deadline_s.to_string(),
+                        ),
+                        (s("TWOFA_LOG"), s("info")),
+                        (s("TWOFA_LOG_FORMAT"), s("text")),
+                    ],
+                )
+            }
+            Service::Haproxy => {
+                let track = d.join("haproxy.track");
+                let script = format!(
+                    "/usr/sbin/haproxy -f {cfg} & echo $! > {pid}; echo 0 > {track}; wait $!; rc=$?; echo 1 > {track}; exit $rc",
+                    cfg = p(&d.join("haproxy.cfg")),
+                    pid = p(&pid_file),
+                    track = p(&track),
+                );
+                let wrapper_pid = d.join("haproxy-wrapper.pid");
+                procs::spawn(Spec {
+                    ns: &ns,
+                    user: None,
+                    argv: vec![s("/bin/sh"), s("-c"), script],
+                    env: vec![],
+                    log: &log,
+                    pid_file: &wrapper_pid,
+                })?;
+                let start = Instant::now();
+                while start.elapsed() < Duration::from_secs(3) {
+                    if let Some(pid) = procs::read_pid(&pid_file) {
+                        return Ok(pid);
+                    }
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                bail!("{node}: HAProxy did not start; see {}", log.display());
+            }
+            Service::Keepalived => {
+                // A keepalived killed with -9 leaves the VIP behind.
+                net::drop_address(
+                    node,
+                    &format!("{}/{}", t.network.vip, t.network.prefix_length),
+                );
+                (
+                    None,
+                    vec![
+                        s("/usr/sbin/keepalived"),
+                        s("--dont-fork"),
+                        s("--log-console"),
+                        s("--log-detail"),
+                        s("--vrrp"),
+                        s("-f"),
+                        p(&d.join("keepalived.conf")),
+                        s("-p"),
+                        p(&d.join("keepalived-main.pid")),
+                        s("-r"),
+                        p(&d.join("keepalived-vrrp.pid")),
+                        s("-c"),
+                        p(&d.join("keepalived-checkers.pid")),
+                    ],
+                    vec![],
+                )
+            }
+        };
+        let pid_tmp = d.join(format!("{}.spawn.pid", svc.name()));
+        let pid = procs::spawn(Spec {
+            ns: &ns,
+            user,
+            argv,
+            env,
+            log: &log,
+            pid_file: &pid_tmp,
+        })?;
+        // keepalived writes its own pid file too; ours is authoritative.
+        std::fs::rename(&pid_tmp, &pid_file)?;
+        Ok(pid)
+    }
+
+    /// Sends `sig` to a service; with SIGTERM waits for it to exit.
+    pub fn stop_service(&self, node: &str, svc: Service, sig: i32) -> Result<()> {
+        let Some(pid) = self.service_pid(node, svc) else {
+            bail!("{node}: {} is not running", svc.name());
+        };
+        // Children first would race; signal the service's main process.
+        procs::signal(pid, sig);
+        let limit = if sig == procs::SIGKILL { 5 } else { 30 };
+        if !procs::wait_gone(pid, Duration::from_secs(limit)) {
+            bail!(
+                "{node}: {} (pid {pid}) did not exit within {limit} s of signal {sig}",
+                svc.name()
+            );
+        }
+        if svc == Service::Patroni {
+            // Patroni stops its PostgreSQL on TERM; after KILL the postmaster
+            // lives on, as on a real machine when only the agent dies.
+        }
+        Ok(())
+    }
+
+    pub fn start_node(&self, node: &str) -> Result<()> {
+        let n = self.topo.node(node)?.clone();
+        if n.role == Role::Proxy {
+            net::drop_address(
+                node,
+                &format!(
+                    "{}/{}",
+                    self.topo.network.vip, self.topo.network.prefix_length
+                ),
+            );
+        }
+        net::set_link(node, true)?;
+        for &svc in Service::for_role(&n.role) {
+            if self.service_pid(node, svc).is_none() {
+                self.start_service(node, svc)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A node dies: its cable goes, every process in it freezes and dies.
+    pub fn crash_node(&self, node: &str) -> Result<()> {
+        self.topo.node(node)?;
+        net::set_link(node, false)?;
+        procs::freeze_and_kill(&net::pids(&net::ns(node)));
+        Ok(())
+    }
+
+    // ---------------------------------------------------------- observation
+
+    /// The Patroni leader, asked of every reachable member's REST API.
+    pub fn db_leader(&self) -> Option<String> {
+        self.topo.by_role(Role::Db).find_map(|n| {
+            match self.get(&n.address, self.topo.ports.patroni_api, "/primary") {
+                Ok((200, _)) => Some(n.name.clone()),
+                _ => None,
+            }
+        })
+    }
+
+    pub fn patroni_cluster(&self) -> Option<Value> {
+        self.topo.by_role(Role::Db).find_map(|n| {
+            match self.get(&n.address, self.topo.ports.patroni_api, "/cluster") {
+                Ok((200, body)) => serde_json::from_str(&body).ok(),
+                _ => None,
+            }
+        })
+    }
+
+    pub fn patroni_config(&self) -> Option<Value> {
+        self.topo.by_role(Role::Db).find_map(|n| {
+            match self.get(&n.address, self.topo.ports.patroni_api, "/config") {
+                Ok((200, body)) => serde_json::from_str(&body).ok(),
+                _ => None,
+            }
+        })
+    }
+
+    /// The proxies holding the VIP on their eth0 (one when healthy).
+    pub fn vip_holders(&self) -> Vec<String> {
+        self.topo
+            .by_role(Role::Proxy)
+            .filter(|n| net::has_address(&n.name, &self.topo.network.vip))
+            .map(|n| n.name.clone())
+            .collect()
+    }
+
+    pub fn proxy_master(&self) -> Option<String> {
+        self.vip_holders().into_iter().find(|n| net::link_is_up(n))
+    }
+
+    /// Why the cluster is not healthy yet, or None when it is.
+    pub fn unhealthy(&self) -> Option<String> {
+        for n in &self.topo.nodes {
+            if !net::link_is_up(&n.name) {
+                return Some(format!("{}: link down", n.name));
+            }
+            for &svc in Service::for_role(&n.role) {
+                if self.service_pid(&n.name, svc).is_none() {
+                    return Some(format!("{}: {} not running", n.name, svc.name()));
+                }
+            }
+        }
+        if let Some(why) = self.db_unhealthy() {
+            return Some(why);
+        }
+        for a in self.topo.by_role(Role::App) {
+            match self.get(&a.address, self.topo.ports.app, "/readyz") {
+                Ok((200, _)) => {}
+                Ok((c, _)) => return Some(format!("{}: /readyz answers {c}", a.name)),
+                Err(e) => return Some(format!("{}: /readyz: {e}", a.name)),
+            }
+        }
+        let holders = self.vip_holders();
+        if holders.len() != 1 {
+            return Some(format!("VIP held by {holders:?}"));
+        }
+        match self.get(&self.topo.network.vip, self.topo.ports.http, "/readyz") {
+            Ok((200, _)) => None,
+            Ok((c, _)) => Some(format!("VIP /readyz answers {c}")),
+            Err(e) => Some(format!("VIP /readyz: {e}")),
+        }
+    }
+
+    /// A leader, a synchronous standby, every other member streaming with no lag.
+    fn db_unhealthy(&self) -> Option<String> {
+        let Some(c) = self.patroni_cluster() else {
+            return Some("no Patroni REST API answers".into());
+        };
+        let members = c["members"].as_array().cloned().unwrap_or_default();
+        let dbs = self.topo.by_role(Role::Db).count();
+        if members.len() != dbs {
+            return Some(format!("Patroni sees {} of {dbs} members", members.len()));
+        }
+        let leaders = members.iter().filter(|m| m["role"] == "leader").count();
+        if leaders != 1 {
+            return Some(format!("{leaders} Patroni leaders"));
+        }
+        if self.topo.patroni.synchronous_mode
+            && !members.iter().any(|m| m["role"] == "sync_standby")
+        {
+            return Some("no synchronous standby yet".into());
+        }
+        for m in &members {
+            if m["role"] == "leader" {
+                if m["state"] != "running" {
+                    return Some(format!("leader {} is {}", m["name"], m["state"]));
+                }
+                continue;
+            }
+            if m["state"] != "streaming" {
+                return Some(format!("{} is {}, not streaming", m["name"], m["state"]));
+            }
+            if m["lag"].as_u64() != Some(0) {
+                return Some(format!("{} lags {}", m["name"], m["lag"]));
+            }
+        }
+        None
+    }
+
+    pub fn wait_healthy(&self, timeout: Duration) -> Result<()> {
+        let start = Instant::now();
+        let mut why = String::new();
+        while start.elapsed() < timeout {
+            if interrupted() {
+                bail!("interrupted");
+            }
+            match self.unhealthy() {
+                None => return Ok(()),
+                Some(w) => why = w,
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        bail!(
+            "the cluster was not healthy within {} s: {why}",
+            timeout.as_secs()
+        )
+    }
+
+    // ------------------------------------------------------------ bring-up
+
+    /// Brings the whole lab up from nothing; returns per-phase timings.
+    pub fn up(&self) -> Result<Value> {
+        let mut phases = serde_json::Map::new();
+        let t0 = Instant::now();
+        let mut mark = |name: &str, since: &mut Instant| {
+            let s = since.elapsed().as_secs_f64();
+            eprintln!(
+                "    {name} ready after {s:.1} s (total {:.1} s)",
+                t0.elapsed().as_secs_f64()
+            );
+            phases.insert(name.to_string(), json!((s * 10.0).round() / 10.0));
+            *since = Instant::now();
+        };
+        let mut since = Instant::now();
+        self.write_configs()?;
+        net::create(&self.topo)?;
+        mark("network", &mut since);
+
+        let dbs: Vec<Node> = self.topo.by_role(Role::Db).cloned().collect();
+        for n in &dbs {
+            self.start_service(&n.name, Service::Etcd)?;
+        }
+        self.wait_for("etcd", Duration::from_secs(30), |lab| {
+            for n in &dbs {
+                lab.alive_or_fail(&n.name, Service::Etcd)?;
+                match lab.get(&n.address, lab.topo.ports.etcd_client, "/health") {
+                    Ok((200, b)) if b.contains("true") => {}
+                    other => {
+                        return Ok(Some(format!("{}: etcd /health: {}", n.name, show(&other))))
+                    }
+                }
+            }
+            Ok(None)
+        })?;
+        mark("etcd", &mut since);
+
+        for n in &dbs {
+            self.start_service(&n.name, Service::Patroni)?;
+        }
+        self.wait_for("a Patroni leader", Duration::from_secs(60), |lab| {
+            for n in &dbs {
+                lab.alive_or_fail(&n.name, Service::Patroni)?;
+            }
+            Ok(match lab.db_leader() {
+                Some(_) => None,
+                None => Some("no member answers /primary".into()),
+            })
+        })?;
+        mark("patroni leader", &mut since);
+        self.create_app_database()?;
+        self.wait_for("the Patroni replicas", Duration::from_secs(90), |lab| {
+            for n in &dbs {
+                lab.alive_or_fail(&n.name, Service::Patroni)?;
+            }
+            Ok(lab.db_unhealthy())
+        })?;
+        mark("patroni replicas", &mut since);
+
+        let apps: Vec<Node> = self.topo.by_role(Role::App).cloned().collect();
+        for n in &apps {
+            self.start_service(&n.name, Service::Twofa)?;
+        }
+        self.wait_for("the app servers", Duration::from_secs(60), |lab| {
+            for n in &apps {
+                lab.alive_or_fail(&n.name, Service::Twofa)?;
+                match lab.get(&n.address, lab.topo.ports.app, "/readyz") {
+                    Ok((200, _)) => {}
+                    other => return Ok(Some(format!("{}: /readyz: {}", n.name, show(&other)))),
+                }
+            }
+            Ok(None)
+        })?;
+        mark("apps", &mut since);
+
+        for n in self.topo.by_role(Role::Proxy) {
+            self.start_service(&n.name, Service::Haproxy)?;
+            self.start_service(&n.name, Service::Keepalived)?;
+        }
+        self.wait_for("the proxies and the VIP", Duration::from_secs(30), |lab| {
+            for n in lab.topo.by_role(Role::Proxy) {
+                lab.alive_or_fail(&n.name, Service::Haproxy)?;
+                lab.alive_or_fail(&n.name, Service::Keepalived)?;
+            }
+            Ok(lab.unhealthy())
+        })?;
+        mark("proxies", &mut since);
+        let total = t0.elapsed().as_secs_f64();
+        eprintln!("==> lab up in {total:.1} s: {} (VIP)", self.topo.vip_url());
+        Ok(json!({
+            "bring_up_s": (total * 10.0).round() / 10.0,
+            "phases_s": phases,
+            "patroni_version": PATRONI_VERSION,
+        }))
+    }
+
+    fn alive_or_fail(&self, node: &str, svc: Service) -> Result<()> {
+        if self.service_pid(node, svc).is_none() {
+            bail!(
+                "{node}: {} exited during bring-up; see {}",
+                svc.name(),
+                self.node_dir(node)
+                    .join(format!("{}.log", svc.name()))
+                    .display()
+            );
+        }
+        Ok(())
+    }
+
+    fn wait_for(
+        &self,
+        what: &str,
+        timeout: Duration,
+        mut check: impl FnMut(&Lab) -> Result<Option<String>>,
+    ) -> Result<()> {
+        let start = Instant::now();
+        let mut last = String::new();
+        while start.elapsed() < timeout {
+            if interrupted() {
+                bail!("interrupted while waiting for {what}");
+            }
+            match check(self)? {
+                None => return Ok(()),
+                Some(why) => last = why,
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        bail!(
+            "{what} did not come up within {} s: {last}\n(logs under {})",
+            timeout.as_secs(),
+            self.dir.display()
+        )
+    }
+
+    /// The app's role and database, created once on the new leader.
+    fn create_app_database(&self) -> Result<()> {
+        let leader = self.db_leader().context("no leader")?;
+        let pw = self.secret("app-db")?;
+        let user = &self.topo.app.database_user;
+        let db = &self.topo.app.database;
+        for sql in [
+            "SET password_encryption = 'scram-sha-256'".to_string(),
+            format!("CREATE ROLE {user} LOGIN PASSWORD '{pw}'"),
+            format!("CREATE DATABASE {db} OWNER {user}"),
+        ] {
+            self.psql(&leader, "postgres", &sql)
+                .context("creating the app's role and database")?;
+        }
+        Ok(())
+    }
+
+    /// Runs SQL as the superuser on a db node over its loopback.
+    pub fn psql(&self, node: &str, db: &str, sql: &str) -> Result<String> {
+        let conn = format!(
+            "host=127.0.0.1 port={} user=postgres dbname={db} connect_timeout=3",
+            self.topo.ports.postgres
+        );
+        // Not util::output: its error message would show the password.
+        let out = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &net::ns(node),
+                "psql",
+                "-X",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-qAt",
+                &conn,
+                "-c",
+                sql,
+            ])
+            .env("PGPASSWORD", self.secret("superuser")?)
+            .output()
+            .context("running psql")?;
+        if !out.status.success() {
+            bail!(
+                "psql on {node} failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    // ------------------------------------------------------------- teardown
+
+    /// Stops every process in the lab's namespaces (by the ids found in
+    /// them) and deletes the namespaces.
+    pub fn down(&self) -> Result<bool> {
+        let namespaces = net::existing()?;
+        if namespaces.is_empty() {
+            return Ok(false);
+        }
+        let all: Vec<u32> = namespaces.iter().flat_map(|n| net::pids(n)).collect();
+        procs::freeze_and_kill(&all);
+        for ns in &namespaces {
+            let left = net::pids(ns);
+            if !left.is_empty() {
+                procs::freeze_and_kill(&left);
+            }
+            net::delete(ns).with_context(|| format!("deleting namespace {ns}"))?;
+        }
+        procs::reap();
+        Ok(true)
+    }
+
+    // --------------------------------------------------------------- status
+
+    /// Resident memory per component, in MiB, summed over processes.
+    pub fn rss(&self) -> Value {
+        let mut by: std::collections::BTreeMap<String, u64> = Default::default();
+        for n in &self.topo.nodes {
+            for pid in net::pids(&net::ns(&n.name)) {
+                let Some((comm, _)) = procs::comm_ppid(pid) else {
+                    continue;
+                };
+                let comp = match comm.as_str() {
+                    c if c.starts_with("postgres") || c.starts_with("postmaster") => "postgresql",
+                    "patroni" | "python3" => "patroni",
+                    "etcd" => "etcd",
+                    "twofa" => "twofa",
+                    "haproxy" => "haproxy",
+                    "keepalived" => "keepalived",
+                    _ => continue,
+                };
+                *by.entry(comp.to_string()).or_default() += procs::rss_kib(pid);
+            }
+        }
+        let counts: std::collections::BTreeMap<&str, usize> = [
+            ("postgresql", self.topo.by_role(Role::Db).count()),
+            ("patroni", self.topo.by_role(Role::Db).count()),
+            ("etcd", self.topo.by_role(Role::Db).count()),
+            ("twofa", self.topo.by_role(Role::App).count()),
+            ("haproxy", self.topo.by_role(Role::Proxy).count()),
+            ("keepalived", self.topo.by_role(Role::Proxy).count()),
+        ]
+        .into_iter()
+        .collect();
+        let mut out = serde_json::Map::new();
+        for (k, kib) in by {
+            let nodes = counts.get(k.as_str()).copied().unwrap_or(1).max(1);
+            out.insert(
+                k,
+                json!({"total_mib": (kib as f64 / 1024.0 * 10.0).round() / 10.0,
+                       "per_node_mib": (kib as f64 / 1024.0 / nodes as f64 * 10.0).round() / 10.0}),
+            );
+        }
+        Value::Object(out)
+    }
+
+    pub fn status(&self) -> Result<()> {
+        let existing = net::existing()?;
+        if existing.is_empty() {
+            println!("the lab is down (no {}* namespaces)", net::PREFIX);
+            return Ok(());
+        }
+        let leader = self.db_leader();
+        let holders = self.vip_holders();
+        for n in &self.topo.nodes {
+            let mut line = format!(
+                "{:<8} {:<6} {:<12}",
+                n.name,
+                format!("{:?}", n.role).to_lowercase(),
+                n.address
+            );
+            if !existing.contains(&net::ns(&n.name)) {
+                println!("{line} namespace missing");
+                continue;
+            }
+            line.push_str(if net::link_is_up(&n.name) {
+                " link up  "
+            } else {
+                " link DOWN"
+            });
+            for &svc in Service::for_role(&n.role) {
+                match self.service_pid(&n.name, svc) {
+                    Some(pid) => line.push_str(&format!("  {}:{pid}", svc.name())),
+                    None => line.push_str(&format!("  {}:DOWN", svc.name())),
+                }
+            }
+            if leader.as_deref() == Some(n.name.as_str()) {
+                line.push_str("  [patroni leader]");
+            }
+            if holders.contains(&n.name) {
+                line.push_str("  [holds VIP]");
+            }
+            if n.role == Role::App {
+                match self.get(&n.address, self.topo.ports.app, "/readyz") {
+                    Ok((c, _)) => line.push_str(&format!("  readyz {c}")),
+                    Err(_) => line.push_str("  readyz unreachable"),
+                }
+            }
+            println!("{line}");
+        }
+        match self.unhealthy() {
+            None => println!("healthy: {} answers /readyz", self.topo.vip_url()),
+            Some(why) => println!("NOT healthy: {why}"),
+        }
+        if let Some(cfg) = self.patroni_config() {
+            println!(
+                "patroni dynamic config: ttl {} loop_wait {} retry_timeout {} synchronous_mode {}",
+                cfg["ttl"], cfg["loop_wait"], cfg["retry_timeout"], cfg["synchronous_mode"]
+            );
+        }
+        println!("RSS: {}", self.rss());
+        Ok(())
+    }
+}
+
+fn show(r: &Result<(u16, String)>) -> String {
+    match r {
+        Ok((c, b)) => format!("{c} {}", b.chars().take(80).collect::<String>().trim()),
+        Err(e) => e.to_string(),
+    }
+}
+
+fn random_hex(bytes: usize) -> Result<String> {
+    use std::io::Read;
+    let mut buf = vec![0u8; bytes];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut buf)?;
+    Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Writes a secret readable by root and, when given, one group.
+fn write_private(path: &Path, content: &str, group: Option<&str>) -> Result<()> {
+    std::fs::write(path, format!("{content}\n"))?;
+    match group {
+        Some(g) => {
+            util::run(Command::new("chgrp").arg(g).arg(path))?;
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o640))?;
+        }
+        None => std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?,
+    }
+    Ok(())
+}
+
+fn chown(path: &Path, user: &str) -> Result<()> {
+    util::output(
+        Command::new("chown")
+            .arg(format!("{user}:{user}"))
+            .arg(path),
+    )
+    .map(|_| ())
+}

@@ -1,0 +1,720 @@
+//! Scenario files (`vm-tests/scenarios/*.toml`, vocabulary in
+//! `vm-tests/README.md`) and the lab's driver for them: steps, a background
+//! `twofa probe load` in the client namespace, a verdict against `[expect]`
+//! (and the lab-only `[lab.expect]`), and `target/lab/results/<name>.json`.
+
+use super::cluster::{Lab, Service};
+use super::topology::Role;
+use super::{interrupted, net, procs};
+use crate::util;
+use anyhow::{bail, Context, Result};
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+use std::collections::BTreeMap;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Every scenario, in the order of DESIGN.md §5.
+pub const ALL: &[&str] = &[
+    "smoke",
+    "proxy-crash",
+    "haproxy-dies",
+    "app-crash",
+    "app-rolling-restart",
+    "db-primary-crash",
+    "db-primary-partition",
+    "etcd-member-loss",
+    "cross-replica-replay",
+    "distributed-brute-force",
+    "full-restart",
+    "chaos",
+];
+
+#[derive(Debug, Deserialize)]
+pub struct Scenario {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub load: LoadSettings,
+    pub profile: BTreeMap<String, Profile>,
+    pub steps: Vec<Step>,
+    #[serde(default)]
+    pub expect: BTreeMap<String, f64>,
+    #[serde(default)]
+    pub lab: LabOnly,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct LoadSettings {
+    pub accounts: Option<u64>,
+    pub concurrency: Option<u64>,
+    pub rate: Option<f64>,
+    /// Keep the accounts in a file across the scenario's loads (full-restart).
+    #[serde(default)]
+    pub keep_accounts: bool,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Profile {
+    pub load_seconds: u64,
+    /// Overrides the `chaos` step's `seconds` in this profile.
+    pub chaos_seconds: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct LabOnly {
+    /// Figures only the lab measures; the VM driver ignores this table.
+    #[serde(default)]
+    pub expect: BTreeMap<String, f64>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Step {
+    pub action: String,
+    pub node: Option<String>,
+    pub service: Option<String>,
+    pub signal: Option<String>,
+    pub seconds: Option<f64>,
+    pub timeout_s: Option<u64>,
+    pub command: Option<String>,
+    pub expect_exit: Option<i32>,
+    /// `run` only: parse the command's standard output as JSON and keep its
+    /// numbers as figures named `<record>_<key>`.
+    pub record: Option<String>,
+    pub seed: Option<u64>,
+    pub faults: Option<Vec<Step>>,
+}
+
+pub fn load(name: &str) -> Result<Scenario> {
+    let path = util::root()
+        .join("vm-tests/scenarios")
+        .join(format!("{name}.toml"));
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let s: Scenario =
+        toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+    if s.name != name {
+        bail!(
+            "{}: name = {:?} but the file is {name}.toml",
+            path.display(),
+            s.name
+        );
+    }
+    Ok(s)
+}
+
+/// Polls every db node's Patroni from inside its own namespace (so a cut-off
+/// node is still asked) and keeps the most nodes that claimed to be primary
+/// at one instant.
+struct PrimaryWatch {
+    stop: Arc<AtomicBool>,
+    max: Arc<Mutex<(usize, Vec<String>)>>,
+    handle: Option<std::thread::JoinHandle<()>>,
+}
+
+impl PrimaryWatch {
+    fn start(lab: &Lab) -> PrimaryWatch {
+        let dbs: Vec<(String, String)> = lab
+            .topo
+            .by_role(Role::Db)
+            .map(|n| (n.name.clone(), n.address.clone()))
+            .collect();
+        let port = lab.topo.ports.patroni_api;
+        let stop = Arc::new(AtomicBool::new(false));
+        let max = Arc::new(Mutex::new((0usize, Vec::new())));
+        let (s, m) = (stop.clone(), max.clone());
+        let handle = std::thread::spawn(move || {
+            while !s.load(Ordering::SeqCst) {
+                let claiming: Vec<String> = dbs
+                    .iter()
+                    .filter(|(name, addr)| {
+                        matches!(
+                            net::get_from(
+                                &net::ns(name),
+                                addr,
+                                port,
+                                "/primary",
+                                Duration::from_millis(400)
+                            ),
+                            Ok((200, _))
+                        )
+                    })
+                    .map(|(n, _)| n.clone())
+                    .collect();
+                let mut g = m.lock().unwrap();
+                if claiming.len() > g.0 {
+                    *g = (claiming.len(), claiming);
+                }
+                drop(g);
+                std::thread::sleep(Duration::from_millis(250));
+            }
+        });
+        PrimaryWatch {
+            stop,
+            max,
+            handle: Some(handle),
+        }
+    }
+
+    fn finish(mut self) -> (usize, Vec<String>) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+        self.max.lock().unwrap().clone()
+    }
+}
+
+struct Run<'a> {
+    lab: &'a Lab,
+    scenario: &'a Scenario,
+    profile: &'a Profile,
+    load: Option<(Child, std::path::PathBuf)>,
+    report: Option<Value>,
+    figures: Map<String, Value>,
+    last_taken_down: Vec<String>,
+    seed: Option<u64>,
+    loads: u32,
+}
+
+fn sleep_checked(d: Duration) -> Result<()> {
+    let end = Instant::now() + d;
+    while Instant::now() < end {
+        if interrupted() {
+            bail!("interrupted");
+        }
+        std::thread::sleep(Duration::from_millis(50).min(end - Instant::now()));
+    }
+    Ok(())
+}
+
+impl<'a> Run<'a> {
+    fn resolve(&self, node: &str) -> Result<Vec<String>> {
+        Ok(match node {
+            "all" => {
+                // Databases first, then apps, proxies, client: a start in
+                // this order finds what each role depends on.
+                let mut v = Vec::new();
+                for role in [Role::Db, Role::App, Role::Proxy, Role::Client] {
+                    v.extend(self.lab.topo.by_role(role).map(|n| n.name.clone()));
+                }
+                v
+            }
+            "@db-leader" => vec![self
+                .lab
+                .db_leader()
+                .context("no Patroni leader answers /primary")?],
+            "@proxy-master" => vec![self.lab.proxy_master().context("no proxy holds the VIP")?],
+            "@crashed" => {
+                if self.last_taken_down.is_empty() {
+                    bail!("@crashed before any crash or block step");
+                }
+                self.last_taken_down.clone()
+            }
+            n => vec![self.lab.topo.node(n)?.name.clone()],
+        })
+    }
+
+    fn start_load(&mut self) -> Result<()> {
+        if self.load.is_some() {
+            bail!("start_load while a load is running");
+        }
+        self.loads += 1;
+        let t = &self.lab.topo;
+        let res = self.lab.dir.join("results");
+        let name = &self.scenario.name;
+        let out = res.join(format!("{name}.load{}.json", self.loads));
+        let log = std::fs::File::create(res.join(format!("{name}.load{}.log", self.loads)))?;
+        let _ = std::fs::remove_file(&out);
+        let l = &self.scenario.load;
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", &self.lab.client_ns()])
+            .arg(self.lab.twofa_bin())
+            .args([
+                "probe",
+                "load",
+                "--base-url",
+                &t.vip_url(),
+                "--direct",
+                &t.app_urls().join(","),
+            ])
+            .args(["--accounts", &l.accounts.unwrap_or(80).to_string()])
+            .args(["--concurrency", &l.concurrency.unwrap_or(4).to_string()])
+            .args(["--rate", &l.rate.unwrap_or(2.5).to_string()])
+            .args(["--seconds", &self.profile.load_seconds.to_string()])
+            .arg("--json-out")
+            .arg(&out);
+        if l.keep_accounts {
+            cmd.arg("--accounts-file")
+                .arg(res.join(format!("{name}.accounts.json")));
+        }
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()?;
+        eprintln!(
+            "    load started ({} s through {})",
+            self.profile.load_seconds,
+            t.vip_url()
+        );
+        self.load = Some((child, out));
+        Ok(())
+    }
+
+    fn wait_load(&mut self) -> Result<()> {
+        let Some((mut child, out)) = self.load.take() else {
+            bail!("wait_load before start_load")
+        };
+        let deadline = Instant::now() + Duration::from_secs(self.profile.load_seconds + 300);
+        loop {
+            if let Some(status) = child.try_wait()? {
+                let text = std::fs::read_to_string(&out).with_context(|| {
+                    format!(
+                        "the load wrote no report ({status}); see {}",
+                        out.with_extension("log").display()
+                    )
+                })?;
+                let report: Value = serde_json::from_str(&text)?;
+                eprintln!(
+                    "    load: {} ok, {} failed, longest outage {} ms, write outage {} ms, p50 {} ms, p99 {} ms, {} lost",
+                    report["logins_ok"], report["logins_failed"], report["longest_outage_ms"],
+                    report["write_outage_ms"], report["p50_ms"], report["p99_ms"], report["accounts_lost"]
+                );
+                // Several loads in one scenario: the later report wins, but
+                // failures and losses add up.
+                let merged = match self.report.take() {
+                    None => report,
+                    Some(prev) => {
+                        let mut r = report;
+                        for k in ["logins_failed", "failed_logins", "accounts_lost"] {
+                            let sum =
+                                r[k].as_f64().unwrap_or(0.0) + prev[k].as_f64().unwrap_or(0.0);
+                            r[k] = json!(sum);
+                        }
+                        r
+                    }
+                };
+                self.report = Some(merged);
+                return Ok(());
+            }
+            if interrupted() || Instant::now() > deadline {
+                procs::signal(child.id(), procs::SIGKILL);
+                let _ = child.wait();
+                bail!("the load did not finish (interrupted or over its time)");
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    fn wait_nodes_started(&self, names: &[String]) -> Result<()> {
+        for n in names {
+            let node = self.lab.topo.node(n)?;
+            for &svc in Service::for_role(&node.role) {
+                if self.lab.service_pid(n, svc).is_none() {
+                    bail!("{n}: {} did not start", svc.name());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn step(&mut self, step: &Step) -> Result<()> {
+        let lab = self.lab;
+        let names = match &step.node {
+            Some(n) => self.resolve(n)?,
+            None => vec![],
+        };
+        let timeout = Duration::from_secs(step.timeout_s.unwrap_or(120));
+        let service = || -> Result<Service> {
+            Service::parse(step.service.as_deref().context("step needs service")?)
+        };
+        match step.action.as_str() {
+            "wait_healthy" => lab.wait_healthy(timeout)?,
+            "start_load" => self.start_load()?,
+            "wait_load" => self.wait_load()?,
+            "sleep" => sleep_checked(Duration::from_secs_f64(
+                step.seconds.context("sleep needs seconds")?,
+            ))?,
+            "crash" => {
+                for n in &names {
+                    lab.crash_node(n)?;
+                }
+                self.last_taken_down = names;
+            }
+            "block" => {
+                for n in &names {
+                    net::set_link(n, false)?;
+                }
+                self.last_taken_down = names;
+            }
+            "unblock" => {
+                for n in &names {
+                    net::set_link(n, true)?;
+                }
+            }
+            "start" => {
+                for n in &names {
+                    lab.start_node(n)?;
+                }
+                self.wait_nodes_started(&names)?;
+            }
+            "stop_service" => {
+                let sig = match step.signal.as_deref().unwrap_or("TERM") {
+                    "TERM" => procs::SIGTERM,
+                    "KILL" => procs::SIGKILL,
+                    s => bail!("signal {s:?}: TERM or KILL"),
+                };
+                let svc = service()?;
+                for n in &names {
+                    lab.stop_service(n, svc, sig)?;
+                }
+            }
+            "start_service" => {
+                let svc = service()?;
+                for n in &names {
+                    if lab.service_pid(n, svc).is_none() {
+                        lab.start_service(n, svc)?;
+                    }
+                }
+            }
+            "restart_service" => {
+                let svc = service()?;
+                for n in &names {
+                    lab.stop_service(n, svc, procs::SIGTERM)?;
+                    lab.start_service(n, svc)?;
+                    if svc == Service::Twofa {
+                        let addr = lab.topo.node(n)?.address.clone();
+                        let start = Instant::now();
+                        while !matches!(lab.get(&addr, lab.topo.ports.app, "/readyz"), Ok((200, _)))
+                        {
+                            if start.elapsed() > timeout {
+                                bail!("{n}: twofa not ready {} s after restart", timeout.as_secs());
+                            }
+                            sleep_checked(Duration::from_millis(100))?;
+                        }
+                    }
+                }
+            }
+            "run" => {
+                let cmd = self.expand(step.command.as_deref().context("run needs command")?);
+                let want = step.expect_exit.unwrap_or(0);
+                for n in &names {
+                    let path = format!(
+                        "{}:/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin",
+                        lab.twofa_bin().parent().unwrap().display()
+                    );
+                    let out = Command::new("ip")
+                        .args(["netns", "exec", &net::ns(n), "sh", "-c", &cmd])
+                        .env("PATH", path)
+                        .output()?;
+                    let code = out.status.code().unwrap_or(-1);
+                    let stdout = String::from_utf8_lossy(&out.stdout);
+                    eprint!("{}", String::from_utf8_lossy(&out.stderr));
+                    if let Some(rec) = &step.record {
+                        if let Ok(Value::Object(m)) = serde_json::from_str::<Value>(stdout.trim()) {
+                            for (k, v) in m {
+                                if v.is_number() || v.is_boolean() {
+                                    self.figures.insert(format!("{rec}_{k}"), v);
+                                }
+                            }
+                        }
+                    }
+                    if code != want {
+                        bail!(
+                            "{n}: `{cmd}` exited {code}, expected {want}: {}",
+                            stdout.trim()
+                        );
+                    }
+                }
+            }
+            "chaos" => self.chaos(step)?,
+            a => bail!("unknown action {a:?}"),
+        }
+        Ok(())
+    }
+
+    /// `{vip_url}` and `{app_urls}` in `run` commands, from the topology.
+    fn expand(&self, cmd: &str) -> String {
+        cmd.replace("{vip_url}", &self.lab.topo.vip_url())
+            .replace("{app_urls}", &self.lab.topo.app_urls().join(","))
+    }
+
+    /// Seeded random single faults, each undone and healed before the next.
+    fn chaos(&mut self, step: &Step) -> Result<()> {
+        let seed = self.seed.or(step.seed).unwrap_or(1);
+        let seconds = self
+            .profile
+            .chaos_seconds
+            .map(|s| s as f64)
+            .or(step.seconds)
+            .unwrap_or(120.0);
+        eprintln!("    chaos: seed {seed}, {seconds} s (replay with `cargo xtask lab run chaos --seed {seed}`)");
+        self.figures.insert("chaos_seed".into(), json!(seed));
+        let mut rng = SplitMix(seed);
+        let faults = step.faults.clone().context("chaos needs faults")?;
+        let end = Instant::now() + Duration::from_secs_f64(seconds);
+        let mut count = 0;
+        let mut log = Vec::new();
+        while Instant::now() < end {
+            if interrupted() {
+                bail!("interrupted");
+            }
+            let mut f = faults[rng.below(faults.len())].clone();
+            if f.node.is_none() {
+                let candidates: Vec<String> = match f.service.as_deref() {
+                    Some(s) => {
+                        let svc = Service::parse(s)?;
+                        self.lab
+                            .topo
+                            .nodes
+                            .iter()
+                            .filter(|n| Service::for_role(&n.role).contains(&svc))
+                            .map(|n| n.name.clone())
+                            .collect()
+                    }
+                    None => self
+                        .lab
+                        .topo
+                        .nodes
+                        .iter()
+                        .filter(|n| n.role != Role::Client)
+                        .map(|n| n.name.clone())
+                        .collect(),
+                };
+                f.node = Some(candidates[rng.below(candidates.len())].clone());
+            }
+            let node = self.resolve(f.node.as_deref().unwrap())?[0].clone();
+            f.node = Some(node.clone());
+            if matches!(f.action.as_str(), "stop_service" | "restart_service")
+                && f.service.is_none()
+            {
+                let role = self.lab.topo.node(&node)?.role.clone();
+                let svcs = Service::for_role(&role);
+                f.service = Some(svcs[rng.below(svcs.len())].name().to_string());
+            }
+            count += 1;
+            let what = format!(
+                "{} {}{}",
+                f.action,
+                node,
+                f.service
+                    .as_deref()
+                    .map(|s| format!(" {s}"))
+                    .unwrap_or_default()
+            );
+            eprintln!("    chaos fault {count}: {what}");
+            log.push(what);
+            self.step(&f)?;
+            sleep_checked(Duration::from_secs_f64(2.0 + 6.0 * rng.unit()))?;
+            let recovery = match f.action.as_str() {
+                "crash" => Some("start"),
+                "block" => Some("unblock"),
+                "stop_service" => Some("start_service"),
+                _ => None,
+            };
+            if let Some(r) = recovery {
+                let mut undo = f.clone();
+                undo.action = r.to_string();
+                self.step(&undo)?;
+            }
+            self.lab.wait_healthy(Duration::from_secs(120))?;
+        }
+        self.figures.insert("chaos_faults".into(), json!(count));
+        self.figures.insert("chaos_log".into(), json!(log));
+        Ok(())
+    }
+}
+
+/// SplitMix64: a small, seedable generator (the VM driver uses Python's
+/// `random.Random(seed)`; each driver replays its own sequence from a seed).
+struct SplitMix(u64);
+
+impl SplitMix {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+    fn unit(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// `max_X` bounds X from above, `min_X` from below, any other key must equal it.
+fn verdict(
+    expect: &BTreeMap<String, f64>,
+    figures: &Map<String, Value>,
+    failures: &mut Vec<String>,
+) {
+    for (key, bound) in expect {
+        let field = key
+            .strip_prefix("max_")
+            .or_else(|| key.strip_prefix("min_"))
+            .unwrap_or(key);
+        let Some(v) = figures
+            .get(field)
+            .and_then(|v| v.as_f64().or_else(|| v.as_bool().map(|b| b as u8 as f64)))
+        else {
+            failures.push(format!("no figure {field:?} (for expect.{key})"));
+            continue;
+        };
+        let ok = if key.starts_with("max_") {
+            v <= *bound
+        } else if key.starts_with("min_") {
+            v >= *bound
+        } else {
+            v == *bound
+        };
+        if !ok {
+            failures.push(format!("expect.{key} = {bound}, measured {field} = {v}"));
+        }
+    }
+}
+
+/// Runs one scenario; writes its result file; Ok(passed).
+pub fn run_one(lab: &Lab, name: &str, full: bool, seed: Option<u64>) -> Result<bool> {
+    let scenario = load(name)?;
+    let profile_name = if full { "full" } else { "short" };
+    let profile = scenario
+        .profile
+        .get(profile_name)
+        .with_context(|| format!("{name} has no [profile.{profile_name}]"))?;
+    let _t = util::step(&format!(
+        "scenario {name} ({profile_name}): {}",
+        scenario.description
+    ));
+    let started = Instant::now();
+    let leader_before = lab.db_leader();
+    let vip_before = lab.proxy_master();
+    let watch = PrimaryWatch::start(lab);
+    let mut run = Run {
+        lab,
+        scenario: &scenario,
+        profile,
+        load: None,
+        report: None,
+        figures: Map::new(),
+        last_taken_down: vec![],
+        seed,
+        loads: 0,
+    };
+    let mut failures = Vec::new();
+    for (i, step) in scenario.steps.iter().enumerate() {
+        eprintln!(
+            "  step {}: {}{}",
+            i + 1,
+            step.action,
+            step.node
+                .as_deref()
+                .map(|n| format!(" {n}"))
+                .unwrap_or_default()
+        );
+        if let Err(e) = run.step(step) {
+            failures.push(format!("step {} ({}): {e:#}", i + 1, step.action));
+            break;
+        }
+    }
+    if let Some((mut child, _)) = run.load.take() {
+        procs::signal(child.id(), procs::SIGKILL);
+        let _ = child.wait();
+    }
+    let (max_primaries, claimed) = watch.finish();
+    let mut figures = Map::new();
+    figures.insert("scenario".into(), json!(name));
+    figures.insert("profile".into(), json!(profile_name));
+    if let Some(Value::Object(r)) = run.report.clone() {
+        figures.extend(r);
+    } else {
+        for k in [
+            "logins_ok",
+            "logins_failed",
+            "longest_outage_ms",
+            "p50_ms",
+            "p99_ms",
+            "accounts_lost",
+        ] {
+            figures.insert(k.into(), Value::Null);
+        }
+    }
+    figures.extend(run.figures.clone());
+    figures.insert("max_primaries".into(), json!(max_primaries));
+    if max_primaries > 1 {
+        figures.insert("primaries_claimed".into(), json!(claimed));
+    }
+    figures.insert("leader_before".into(), json!(leader_before));
+    figures.insert("leader_after".into(), json!(lab.db_leader()));
+    figures.insert("vip_before".into(), json!(vip_before));
+    figures.insert("vip_after".into(), json!(lab.proxy_master()));
+    if let Some(cfg) = lab.patroni_config() {
+        figures.insert("patroni_ttl".into(), cfg["ttl"].clone());
+    }
+    if failures.is_empty() {
+        if !scenario.expect.is_empty() && run.report.is_none() {
+            failures.push("the scenario expects load figures but never ran wait_load".into());
+        }
+        verdict(&scenario.expect, &figures, &mut failures);
+        verdict(&scenario.lab.expect, &figures, &mut failures);
+    }
+    let passed = failures.is_empty();
+    figures.insert("passed".into(), json!(passed));
+    figures.insert("failures".into(), json!(failures));
+    figures.insert(
+        "duration_s".into(),
+        json!((started.elapsed().as_secs_f64() * 10.0).round() / 10.0),
+    );
+    let path = lab.dir.join("results").join(format!("{name}.json"));
+    std::fs::create_dir_all(path.parent().unwrap())?;
+    std::fs::write(
+        &path,
+        serde_json::to_string_pretty(&Value::Object(figures))?,
+    )?;
+    if passed {
+        eprintln!("==> {name}: PASSED ({})", path.display());
+    } else {
+        eprintln!(
+            "==> {name}: FAILED: {}\n    ({})",
+            failures.join("; "),
+            path.display()
+        );
+    }
+    Ok(passed)
+}
+
+pub fn run_many(lab: &Lab, names: &[String], full: bool, seed: Option<u64>) -> Result<()> {
+    for n in names {
+        load(n)?; // every file parses before anything runs
+    }
+    let mut failed = Vec::new();
+    for n in names {
+        if interrupted() {
+            bail!("interrupted");
+        }
+        // Each scenario starts from a healthy cluster.
+        if let Err(e) = lab.wait_healthy(Duration::from_secs(120)) {
+            failed.push(format!("{n} (cluster not healthy before it: {e:#})"));
+            break;
+        }
+        if !run_one(lab, n, full, seed)? {
+            failed.push(n.clone());
+        }
+    }
+    if failed.is_empty() {
+        eprintln!(
+            "==> all {} scenario(s) passed; results in {}",
+            names.len(),
+            lab.dir.join("results").display()
+        );
+        Ok(())
+    } else {
+        bail!("scenario(s) failed: {}", failed.join(", "))
+    }
+}
