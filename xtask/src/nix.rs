@@ -66,6 +66,7 @@ fn check(fix: bool) -> Result<()> {
     )?;
 
     parse_all(&root, &files)?;
+    path_literals(&root, &files)?;
     deadnix(&files)?;
     formatting(&root, &files, fix)?;
     flake_lock(&root)?;
@@ -131,6 +132,36 @@ fn parse_all(root: &Path, files: &[PathBuf]) -> Result<()> {
             );
         }
     }
+    Ok(())
+}
+
+/// Every relative path literal (`./x`, `../y`) names a file that exists:
+/// the parser accepts a misspelt import, the first real build would not.
+fn path_literals(root: &Path, files: &[PathBuf]) -> Result<()> {
+    let _t = util::step("relative path literals name existing files");
+    let mut missing = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(file)?;
+        let dir = file.parent().unwrap_or(root);
+        for (kind, token) in rnix::tokenizer::Tokenizer::new(&text) {
+            let token = token.as_str();
+            if kind != rnix::SyntaxKind::TOKEN_PATH
+                || !(token.starts_with("./") || token.starts_with("../"))
+            {
+                continue;
+            }
+            // `./dir/${name}`: the literal part is a folder.
+            let literal = token.trim_end_matches('/');
+            if !dir.join(literal).exists() {
+                missing.push(format!("{}: {token}", rel(root, file)));
+            }
+        }
+    }
+    ensure!(
+        missing.is_empty(),
+        "path literals naming nothing:\n  {}",
+        missing.join("\n  ")
+    );
     Ok(())
 }
 
@@ -748,16 +779,9 @@ fn python_driver(root: &Path) -> Result<()> {
     let machine_names = node_names(root)?;
     // The same script lib.nix gives the test framework, with local paths.
     let script = format!(
-        "{}\n{}",
+        "{}\n{}\n",
         std::fs::read_to_string(&driver)?,
-        entry_call(
-            &root.join("vm-tests/topology.toml").display().to_string(),
-            &root
-                .join("vm-tests/scenarios/smoke.toml")
-                .display()
-                .to_string(),
-            "short",
-        )
+        entry_call(root)?
     );
     let script_path = work.join("test-script.py");
     std::fs::write(&script_path, &script)?;
@@ -885,11 +909,34 @@ const DRIVER_SYMBOLS: &[&str] = &[
     "polling_condition",
 ];
 
-/// The call vm-tests/lib.nix appends to the driver; kept in one format here
-/// and there (lib.nix writes `run_scenario(machines, subtest, "<topology>",
-/// "<scenario>", "<profile>")`).
-fn entry_call(topology: &str, scenario: &str, profile: &str) -> String {
-    format!("run_scenario(machines, subtest, {topology:?}, {scenario:?}, {profile:?})\n")
+/// The call vm-tests/lib.nix appends to the driver, taken from lib.nix
+/// itself with its interpolations replaced by local paths, so what is
+/// checked here is what the test framework gets.
+fn entry_call(root: &Path) -> Result<String> {
+    let lib = std::fs::read_to_string(root.join("vm-tests/lib.nix"))?;
+    let line = lib
+        .lines()
+        .map(str::trim)
+        .find(|l| l.starts_with("run_scenario("))
+        .context("vm-tests/lib.nix has no run_scenario(…) line")?;
+    let local = line
+        .replace(
+            "${./topology.toml}",
+            &root.join("vm-tests/topology.toml").display().to_string(),
+        )
+        .replace(
+            "${file}",
+            &root
+                .join("vm-tests/scenarios/smoke.toml")
+                .display()
+                .to_string(),
+        )
+        .replace("${profile}", "short");
+    ensure!(
+        !local.contains("${"),
+        "vm-tests/lib.nix's run_scenario line has an interpolation this check does not know: {line}"
+    );
+    Ok(local)
 }
 
 fn node_names(root: &Path) -> Result<Vec<String>> {
