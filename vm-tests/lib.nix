@@ -39,7 +39,7 @@
   nodeModule = node: {config, ...}: {
     imports =
       [modules.${node.role}]
-      # The tests speak plain HTTP to the VIP (HTTPS is checked separately).
+      # The load speaks plain HTTP to the VIP; wait_healthy also checks HTTPS + HSTS.
       ++ lib.optional (node.role == "proxy") {twofa.proxy.redirectToHttps = false;}
       ++ lib.optional (node.role == "app") {services.twofa.settings.cookie_secure = false;};
     twofa.node = node.name;

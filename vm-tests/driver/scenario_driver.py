@@ -251,6 +251,14 @@ class Cluster:
         self.client.wait_until_succeeds(
             f"curl -sf --max-time 2 http://{self.vip}:{self.ports['http']}/readyz", timeout=remaining
         )
+        if "https" in self.ports:
+            # The images' TLS frontend (self-signed at first boot) and HSTS;
+            # the lab has no TLS, so only this driver looks.
+            self.client.wait_until_succeeds(
+                f"curl -skf --max-time 2 -o /dev/null -D - https://{self.vip}:{self.ports['https']}/healthz"
+                " | grep -qi '^strict-transport-security:'",
+                timeout=remaining,
+            )
 
     def take_down(self, names: list[str], how: Callable[[Any], None]) -> None:
         for name in names:

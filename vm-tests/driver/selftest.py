@@ -86,6 +86,8 @@ class World:
             return 0, json.dumps({"members": members})
         if command.startswith("ip -4 -o addr show"):
             return (0 if name == self.vip_holder() else 1), ""
+        if "https://" in command and "strict-transport-security" in command:
+            return (0 if self.vip_holder() else 7), ""
         if "/readyz" in command:
             return (0 if self.vip_holder() and self.reachable(self.leader) else 7), ""
         if "systemd-run" in command:
