@@ -27,7 +27,9 @@ pub struct Settings {
     /// `false` only for plain-http local use: plain cookie names, no `Secure`.
     pub cookie_secure: bool,
     pub allow_signup: bool,
-    /// Peers whose `X-Forwarded-For` is believed (the proxies).
+    /// Peers whose `X-Forwarded-For` is believed (the proxies): addresses
+    /// or networks, e.g. `10.77.0.11` or `10.77.0.0/24`.
+    #[serde(deserialize_with = "ip_or_net")]
     pub trusted_proxies: Vec<IpNet>,
     /// How long database work is retried while no writable leader answers.
     pub db_retry_deadline_s: f64,
@@ -154,7 +156,10 @@ impl Settings {
                 continue;
             }
             if !ENV_VARS.contains(&name.as_str()) {
-                bail!("unknown environment variable {key} (known: {})", known_env());
+                bail!(
+                    "unknown environment variable {key} (known: {})",
+                    known_env()
+                );
             }
             table.insert(name.clone(), env_value(&name, &value));
         }
@@ -226,6 +231,23 @@ impl Settings {
             }
         }
     }
+}
+
+/// Accepts `10.0.0.1` (one host) as well as `10.0.0.0/24`.
+fn ip_or_net<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Vec<IpNet>, D::Error> {
+    let items = Vec::<String>::deserialize(d)?;
+    items
+        .iter()
+        .map(|item| {
+            item.parse::<IpNet>()
+                .or_else(|_| item.parse::<std::net::IpAddr>().map(IpNet::from))
+                .map_err(|_| {
+                    serde::de::Error::custom(format!(
+                        "trusted_proxies: {item:?} is neither an IP address nor a network"
+                    ))
+                })
+        })
+        .collect()
 }
 
 fn known_env() -> String {

@@ -7,7 +7,11 @@ use twofa::{admin, startup, telemetry};
 use zeroize::Zeroizing;
 
 #[derive(Parser)]
-#[command(name = "twofa", version, about = "Web login with TOTP two-factor authentication")]
+#[command(
+    name = "twofa",
+    version,
+    about = "Web login with TOTP two-factor authentication"
+)]
 struct Cli {
     /// TOML configuration file (settings in it are overridden by TWOFA_* variables).
     #[arg(long, global = true, env = "TWOFA_CONFIG")]
@@ -102,7 +106,10 @@ async fn run(cli: Cli) -> Result<i32> {
             telemetry::init(&settings)?;
             let app = startup::build_app(settings)?;
             let n = startup::migrate(&app).await?;
-            println!("applied {n} migration(s); schema at version {}", twofa::db::migrations::latest_version());
+            println!(
+                "applied {n} migration(s); schema at version {}",
+                twofa::db::migrations::latest_version()
+            );
             Ok(0)
         }
         Command::CheckConfig { connect } => {
@@ -137,7 +144,10 @@ async fn run(cli: Cli) -> Result<i32> {
             let app = startup::build_app(settings)?;
             startup::migrate(&app).await?;
             match cmd {
-                UserCommand::Add { email, password_file } => {
+                UserCommand::Add {
+                    email,
+                    password_file,
+                } => {
                     let password = read_password(password_file)?;
                     admin::add(&app, &email, password).await?;
                     println!("created {email}; it enrols an authenticator at its first login");
@@ -207,7 +217,8 @@ async fn watchdog(app: twofa::App, grace: std::time::Duration) {
     if !sd_notify::watchdog_enabled(false, &mut usec) {
         return;
     }
-    let every = std::time::Duration::from_micros(usec / 3).max(std::time::Duration::from_millis(200));
+    let every =
+        std::time::Duration::from_micros(usec / 3).max(std::time::Duration::from_millis(200));
     let mut last_ok = std::time::Instant::now();
     loop {
         if app.db.ping().await {
@@ -216,7 +227,9 @@ async fn watchdog(app: twofa::App, grace: std::time::Duration) {
         if last_ok.elapsed() < grace {
             let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Watchdog]);
         } else {
-            tracing::error!("no working database connection for {grace:?}; withholding watchdog pings");
+            tracing::error!(
+                "no working database connection for {grace:?}; withholding watchdog pings"
+            );
         }
         tokio::time::sleep(every).await;
     }

@@ -30,7 +30,9 @@ impl Gauge {
 }
 
 /// Upper bounds of the latency buckets, in seconds.
-const BUCKETS: [f64; 12] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0];
+const BUCKETS: [f64; 12] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
+];
 
 #[derive(Default)]
 pub struct Histogram {
@@ -67,7 +69,11 @@ impl Histogram {
             labels.trim_end_matches(','),
             self.sum_micros.load(Ordering::Relaxed) as f64 / 1e6
         );
-        let _ = writeln!(out, "{name}_count{{{}}} {count}", labels.trim_end_matches(','));
+        let _ = writeln!(
+            out,
+            "{name}_count{{{}}} {count}",
+            labels.trim_end_matches(',')
+        );
     }
 }
 
@@ -82,12 +88,29 @@ pub enum Outcome {
     Recovery,
 }
 
-const OUTCOMES: [&str; 6] = ["success", "bad_password", "bad_code", "throttled", "locked", "recovery_code"];
+const OUTCOMES: [&str; 6] = [
+    "success",
+    "bad_password",
+    "bad_code",
+    "throttled",
+    "locked",
+    "recovery_code",
+];
 
 /// The routes whose latency is measured; anything else is "other".
 pub const ROUTES: [&str; 12] = [
-    "/", "/register", "/enroll", "/recovery-codes", "/login", "/login/totp", "/login/recovery",
-    "/welcome", "/logout", "/healthz", "/readyz", "other",
+    "/",
+    "/register",
+    "/enroll",
+    "/recovery-codes",
+    "/login",
+    "/login/totp",
+    "/login/recovery",
+    "/welcome",
+    "/logout",
+    "/healthz",
+    "/readyz",
+    "other",
 ];
 
 pub struct Metrics {
@@ -135,14 +158,41 @@ impl Metrics {
             let _ = writeln!(out, "twofa_logins_total{{outcome=\"{name}\"}} {}", c.get());
         }
         for (name, help, value) in [
-            ("twofa_registrations_total", "Accounts registered.", self.registrations.get()),
-            ("twofa_totp_failures_total", "Wrong or replayed TOTP codes.", self.totp_failures.get()),
-            ("twofa_totp_replays_total", "TOTP codes refused as replays.", self.totp_replays.get()),
-            ("twofa_throttled_total", "Requests answered 429.", self.throttled.get()),
-            ("twofa_db_retries_total", "Database work retried after a transient error.", self.db_retries.get()),
-            ("twofa_db_errors_total", "Database work that failed after retries.", self.db_errors.get()),
+            (
+                "twofa_registrations_total",
+                "Accounts registered.",
+                self.registrations.get(),
+            ),
+            (
+                "twofa_totp_failures_total",
+                "Wrong or replayed TOTP codes.",
+                self.totp_failures.get(),
+            ),
+            (
+                "twofa_totp_replays_total",
+                "TOTP codes refused as replays.",
+                self.totp_replays.get(),
+            ),
+            (
+                "twofa_throttled_total",
+                "Requests answered 429.",
+                self.throttled.get(),
+            ),
+            (
+                "twofa_db_retries_total",
+                "Database work retried after a transient error.",
+                self.db_retries.get(),
+            ),
+            (
+                "twofa_db_errors_total",
+                "Database work that failed after retries.",
+                self.db_errors.get(),
+            ),
         ] {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}");
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
+            );
         }
         let _ = writeln!(
             out,

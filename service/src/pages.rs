@@ -61,11 +61,20 @@ impl Lang {
 const TEMPLATES: &[(&str, &str)] = &[
     ("base.html", include_str!("../templates/base.html")),
     ("login.html", include_str!("../templates/login.html")),
-    ("login_totp.html", include_str!("../templates/login_totp.html")),
-    ("login_recovery.html", include_str!("../templates/login_recovery.html")),
+    (
+        "login_totp.html",
+        include_str!("../templates/login_totp.html"),
+    ),
+    (
+        "login_recovery.html",
+        include_str!("../templates/login_recovery.html"),
+    ),
     ("register.html", include_str!("../templates/register.html")),
     ("enroll.html", include_str!("../templates/enroll.html")),
-    ("recovery_codes.html", include_str!("../templates/recovery_codes.html")),
+    (
+        "recovery_codes.html",
+        include_str!("../templates/recovery_codes.html"),
+    ),
     ("welcome.html", include_str!("../templates/welcome.html")),
     ("error.html", include_str!("../templates/error.html")),
 ];
@@ -112,7 +121,13 @@ impl Pages {
         text
     }
 
-    pub fn render(&self, template: &str, lang: Lang, path: &str, mut ctx: tera::Context) -> Result<String> {
+    pub fn render(
+        &self,
+        template: &str,
+        lang: Lang,
+        path: &str,
+        mut ctx: tera::Context,
+    ) -> Result<String> {
         ctx.insert("t", self.texts(lang));
         ctx.insert("lang", lang.code());
         ctx.insert("other_lang", lang.other().code());
@@ -140,9 +155,15 @@ mod tests {
 
     #[test]
     fn accept_language_picks_the_preferred_supported_one() {
-        assert_eq!(Lang::from_accept_language("pt-PT,pt;q=0.9,en;q=0.8"), Lang::Pt);
+        assert_eq!(
+            Lang::from_accept_language("pt-PT,pt;q=0.9,en;q=0.8"),
+            Lang::Pt
+        );
         assert_eq!(Lang::from_accept_language("pt-BR"), Lang::Pt);
-        assert_eq!(Lang::from_accept_language("fr-FR,en;q=0.5,pt;q=0.4"), Lang::En);
+        assert_eq!(
+            Lang::from_accept_language("fr-FR,en;q=0.5,pt;q=0.4"),
+            Lang::En
+        );
         assert_eq!(Lang::from_accept_language("fr,de"), Lang::En);
         assert_eq!(Lang::from_accept_language("en;q=0.2,pt;q=0.9"), Lang::Pt);
         assert_eq!(Lang::from_accept_language(""), Lang::En);

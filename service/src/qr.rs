@@ -26,7 +26,14 @@ pub fn svg(text: &str, label: &str) -> Result<String> {
                 while x < width && colors[y * width + x] == Color::Dark {
                     x += 1;
                 }
-                let _ = write!(path, "M{} {}h{}v1h-{}z", start + QUIET, y + QUIET, x - start, x - start);
+                let _ = write!(
+                    path,
+                    "M{} {}h{}v1h-{}z",
+                    start + QUIET,
+                    y + QUIET,
+                    x - start,
+                    x - start
+                );
             } else {
                 x += 1;
             }
@@ -45,7 +52,11 @@ pub fn svg(text: &str, label: &str) -> Result<String> {
 mod tests {
     #[test]
     fn draws_an_svg_with_the_contract_id() {
-        let svg = super::svg("otpauth://totp/twofa:a%40b.c?secret=JBSWY3DPEHPK3PXP", "QR <code>").unwrap();
+        let svg = super::svg(
+            "otpauth://totp/twofa:a%40b.c?secret=JBSWY3DPEHPK3PXP",
+            "QR <code>",
+        )
+        .unwrap();
         assert!(svg.starts_with(r#"<svg id="otpauth-qr""#));
         assert!(svg.contains(r#"width="264""#));
         assert!(svg.contains("QR &lt;code>"));

@@ -62,7 +62,10 @@ pub async fn migrate(app: &App) -> Result<usize> {
             Err(e) => {
                 if !retry.again(&e).await {
                     return Err(anyhow::Error::from(e)).with_context(|| {
-                        format!("cannot reach the database to migrate (tried for {:.0?})", started.elapsed())
+                        format!(
+                            "cannot reach the database to migrate (tried for {:.0?})",
+                            started.elapsed()
+                        )
                     });
                 }
             }

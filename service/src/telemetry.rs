@@ -17,7 +17,11 @@ pub fn init(settings: &Settings) -> Result<()> {
             .with(tracing_journald::layer().context("cannot reach journald")?)
             .try_init()?,
         "json" => registry
-            .with(tracing_subscriber::fmt::layer().json().with_writer(std::io::stderr))
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .with_writer(std::io::stderr),
+            )
             .try_init()?,
         _ => registry
             .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))

@@ -25,7 +25,12 @@ impl SecretBox {
         Ok(SecretBox {
             keys: keys
                 .iter()
-                .map(|k| (key_id(k), Aes256Gcm::new_from_slice(&k[..]).expect("32-byte key")))
+                .map(|k| {
+                    (
+                        key_id(k),
+                        Aes256Gcm::new_from_slice(&k[..]).expect("32-byte key"),
+                    )
+                })
                 .collect(),
             current_raw: current.clone(),
         })
@@ -42,7 +47,13 @@ impl SecretBox {
         rand::rngs::OsRng.fill_bytes(&mut nonce);
         let aad = user_id.to_be_bytes();
         let ct = cipher
-            .encrypt(Nonce::from_slice(&nonce), Payload { msg: plaintext, aad: &aad })
+            .encrypt(
+                Nonce::from_slice(&nonce),
+                Payload {
+                    msg: plaintext,
+                    aad: &aad,
+                },
+            )
             .map_err(|_| anyhow!("encryption failed"))?;
         let mut out = nonce.to_vec();
         out.extend_from_slice(&ct);
@@ -54,7 +65,9 @@ impl SecretBox {
             .keys
             .iter()
             .find(|(id, _)| id == key_id)
-            .ok_or_else(|| anyhow!("secret encrypted under key {key_id}, which is not configured"))?;
+            .ok_or_else(|| {
+                anyhow!("secret encrypted under key {key_id}, which is not configured")
+            })?;
         if sealed.len() < NONCE_LEN {
             bail!("ciphertext too short");
         }
@@ -68,7 +81,8 @@ impl SecretBox {
 
     /// A key for another purpose (CSRF tokens), derived from the current key.
     pub fn derive(&self, purpose: &str) -> Zeroizing<[u8; 32]> {
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.current_raw[..]).expect("any key length");
+        let mut mac =
+            <Hmac<Sha256> as Mac>::new_from_slice(&self.current_raw[..]).expect("any key length");
         mac.update(purpose.as_bytes());
         Zeroizing::new(mac.finalize().into_bytes().into())
     }

@@ -57,9 +57,21 @@ mod tests {
 
     #[test]
     fn refuses_what_is_not_an_address() {
-        for bad in ["", "alice", "@example.com", "alice@", "a b@example.com", "a@b", "a\0@example.com", "<x>@example.com"] {
+        for bad in [
+            "",
+            "alice",
+            "@example.com",
+            "alice@",
+            "a b@example.com",
+            "a@b",
+            "a\0@example.com",
+            "<x>@example.com",
+        ] {
             assert_eq!(normalize_email(bad), None, "{bad:?}");
         }
-        assert_eq!(normalize_email(&format!("{}@example.com", "a".repeat(10_000))), None);
+        assert_eq!(
+            normalize_email(&format!("{}@example.com", "a".repeat(10_000))),
+            None
+        );
     }
 }

@@ -37,7 +37,13 @@ thread_local! {
 const DUMMY_SALT: &[u8] = b"twofa-dummy-salt";
 
 impl PasswordHashing {
-    pub fn new(memory_kib: u32, iterations: u32, parallelism: u32, workers: usize, reuse_memory: bool) -> Result<Self> {
+    pub fn new(
+        memory_kib: u32,
+        iterations: u32,
+        parallelism: u32,
+        workers: usize,
+        reuse_memory: bool,
+    ) -> Result<Self> {
         let params = Params::new(memory_kib, iterations, parallelism, Some(32))
             .map_err(|e| anyhow!("invalid argon2 parameters: {e}"))?;
         Ok(PasswordHashing {
@@ -64,7 +70,11 @@ impl PasswordHashing {
     /// Verifies a password against a stored PHC string. With `None` (an
     /// unknown e-mail) it spends the same work and answers false, so timing
     /// does not tell which accounts exist.
-    pub async fn verify(&self, password: Zeroizing<String>, stored: Option<String>) -> Result<bool> {
+    pub async fn verify(
+        &self,
+        password: Zeroizing<String>,
+        stored: Option<String>,
+    ) -> Result<bool> {
         let params = self.params.clone();
         let reuse = self.reuse_memory;
         self.blocking(move || verify_blocking(&password, stored.as_deref(), params, reuse))
@@ -76,7 +86,10 @@ impl PasswordHashing {
         METRICS.argon2_waiting.get()
     }
 
-    async fn blocking<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> Result<T> {
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T> {
         METRICS.argon2_waiting.add(1);
         let permit = self.permits.clone().acquire_owned().await;
         METRICS.argon2_waiting.add(-1);
@@ -92,28 +105,48 @@ impl PasswordHashing {
     }
 }
 
-fn verify_blocking(password: &str, stored: Option<&str>, current: Params, reuse: bool) -> Result<bool> {
+fn verify_blocking(
+    password: &str,
+    stored: Option<&str>,
+    current: Params,
+    reuse: bool,
+) -> Result<bool> {
     let Some(stored) = stored else {
         let mut out = [0u8; 32];
         compute(current, password.as_bytes(), DUMMY_SALT, &mut out, reuse)?;
         return Ok(false);
     };
     let parsed = PasswordHash::new(stored).map_err(|e| anyhow!("stored hash unreadable: {e}"))?;
-    let expected = parsed.hash.ok_or_else(|| anyhow!("stored hash has no output"))?;
-    let salt = parsed.salt.ok_or_else(|| anyhow!("stored hash has no salt"))?;
+    let expected = parsed
+        .hash
+        .ok_or_else(|| anyhow!("stored hash has no output"))?;
+    let salt = parsed
+        .salt
+        .ok_or_else(|| anyhow!("stored hash has no salt"))?;
     let mut salt_buf = [0u8; 64];
     let salt = salt
         .decode_b64(&mut salt_buf)
         .map_err(|e| anyhow!("stored salt unreadable: {e}"))?;
     let params = Params::try_from(&parsed).map_err(|e| anyhow!("stored parameters: {e}"))?;
     let mut out = vec![0u8; expected.len()];
-    let params = Params::new(params.m_cost(), params.t_cost(), params.p_cost(), Some(out.len()))
-        .map_err(|e| anyhow!("stored parameters: {e}"))?;
+    let params = Params::new(
+        params.m_cost(),
+        params.t_cost(),
+        params.p_cost(),
+        Some(out.len()),
+    )
+    .map_err(|e| anyhow!("stored parameters: {e}"))?;
     compute(params, password.as_bytes(), salt, &mut out, reuse)?;
     Ok(bool::from(out.as_slice().ct_eq(expected.as_bytes())))
 }
 
-fn compute(params: Params, password: &[u8], salt: &[u8], out: &mut [u8], reuse: bool) -> Result<()> {
+fn compute(
+    params: Params,
+    password: &[u8],
+    salt: &[u8],
+    out: &mut [u8],
+    reuse: bool,
+) -> Result<()> {
     let blocks = params.block_count();
     let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
     let mut run = |memory: &mut [Block]| {
@@ -180,24 +213,55 @@ mod tests {
     #[tokio::test]
     async fn verifies_own_hash_and_refuses_others() {
         let h = hashing();
-        let phc = h.hash(Zeroizing::new("correct horse battery".into())).await.unwrap();
+        let phc = h
+            .hash(Zeroizing::new("correct horse battery".into()))
+            .await
+            .unwrap();
         assert!(phc.starts_with("$argon2id$v=19$m=64,t=1,p=1$"));
-        assert!(h.verify(Zeroizing::new("correct horse battery".into()), Some(phc.clone())).await.unwrap());
-        assert!(!h.verify(Zeroizing::new("correct horse batterz".into()), Some(phc)).await.unwrap());
-        assert!(!h.verify(Zeroizing::new("anything".into()), None).await.unwrap());
+        assert!(h
+            .verify(
+                Zeroizing::new("correct horse battery".into()),
+                Some(phc.clone())
+            )
+            .await
+            .unwrap());
+        assert!(!h
+            .verify(Zeroizing::new("correct horse batterz".into()), Some(phc))
+            .await
+            .unwrap());
+        assert!(!h
+            .verify(Zeroizing::new("anything".into()), None)
+            .await
+            .unwrap());
     }
 
     #[tokio::test]
     async fn verifies_hashes_made_by_the_reference_implementation_path() {
         // A hash produced by the argon2 crate's own PasswordHasher with other
         // parameters must verify through our reused-memory path.
-        let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, Params::new(128, 2, 1, None).unwrap());
+        let argon = Argon2::new(
+            Algorithm::Argon2id,
+            Version::V0x13,
+            Params::new(128, 2, 1, None).unwrap(),
+        );
         let salt = SaltString::generate(&mut OsRng);
-        let phc = argon.hash_password(b"another passphrase", &salt).unwrap().to_string();
+        let phc = argon
+            .hash_password(b"another passphrase", &salt)
+            .unwrap()
+            .to_string();
         let h = hashing();
-        assert!(h.verify(Zeroizing::new("another passphrase".into()), Some(phc.clone())).await.unwrap());
+        assert!(h
+            .verify(
+                Zeroizing::new("another passphrase".into()),
+                Some(phc.clone())
+            )
+            .await
+            .unwrap());
         let no_reuse = PasswordHashing::new(64, 1, 1, 1, false).unwrap();
-        assert!(no_reuse.verify(Zeroizing::new("another passphrase".into()), Some(phc)).await.unwrap());
+        assert!(no_reuse
+            .verify(Zeroizing::new("another passphrase".into()), Some(phc))
+            .await
+            .unwrap());
     }
 
     #[test]
@@ -205,7 +269,10 @@ mod tests {
         assert_eq!(check_new_password("short"), Some(Weakness::TooShort));
         // On the list, in any case.
         assert_eq!(check_new_password("QwertyUiop123"), Some(Weakness::Common));
-        assert_eq!(check_new_password(&"x".repeat(2000)), Some(Weakness::TooLong));
+        assert_eq!(
+            check_new_password(&"x".repeat(2000)),
+            Some(Weakness::TooLong)
+        );
         assert_eq!(check_new_password("vivid-otter-lamp-42"), None);
     }
 }
@@ -213,7 +280,11 @@ mod tests {
 /// Raw argon2id verifications per second with the configured parameters on
 /// `threads` threads, no HTTP or database: the ceiling the service is
 /// measured against. Returns a JSON object.
-pub fn bench_raw(settings: &crate::config::Settings, threads: usize, seconds: f64) -> Result<String> {
+pub fn bench_raw(
+    settings: &crate::config::Settings,
+    threads: usize,
+    seconds: f64,
+) -> Result<String> {
     let params = Params::new(
         settings.argon2_memory_kib,
         settings.argon2_iterations,

@@ -40,8 +40,11 @@ pub fn normalize_recovery_code(input: &str) -> Option<String> {
         .filter(|c| !c.is_whitespace() && *c != '-')
         .map(|c| c.to_ascii_uppercase())
         .collect();
-    (code.len() == 24 && code.bytes().all(|b| b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567".contains(&b)))
-        .then_some(code)
+    (code.len() == 24
+        && code
+            .bytes()
+            .all(|b| b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567".contains(&b)))
+    .then_some(code)
 }
 
 /// CSRF tokens: `base64url(issued_at ‖ HMAC(key, browser cookie ‖ issued_at))`.
@@ -108,7 +111,10 @@ mod tests {
         for c in &codes {
             assert_eq!(c.len(), 24);
             let spaced = super::super::totp::grouped(&c.to_lowercase());
-            assert_eq!(normalize_recovery_code(&spaced).as_deref(), Some(c.as_str()));
+            assert_eq!(
+                normalize_recovery_code(&spaced).as_deref(),
+                Some(c.as_str())
+            );
         }
         assert_eq!(normalize_recovery_code("ABCD"), None);
         assert_eq!(normalize_recovery_code(&"1".repeat(24)), None);

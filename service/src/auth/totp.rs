@@ -103,7 +103,9 @@ pub fn base32_decode(text: &str) -> Option<Vec<u8>> {
     let mut buffer: u64 = 0;
     let mut bits = 0;
     for ch in text.bytes() {
-        let value = ALPHABET.iter().position(|&a| a == ch.to_ascii_uppercase())? as u64;
+        let value = ALPHABET
+            .iter()
+            .position(|&a| a == ch.to_ascii_uppercase())? as u64;
         buffer = (buffer << 5) | value;
         bits += 5;
         if bits >= 8 {
@@ -156,7 +158,13 @@ mod tests {
                 other => panic!("unknown algorithm {other}"),
             };
             let secret = hex::decode(&t.secret_hex).unwrap();
-            assert_eq!(code_with(alg, t.digits, &secret, t.time), t.code, "{} at {}", t.algorithm, t.time);
+            assert_eq!(
+                code_with(alg, t.digits, &secret, t.time),
+                t.code,
+                "{} at {}",
+                t.algorithm,
+                t.time
+            );
         }
     }
 
@@ -177,12 +185,18 @@ mod tests {
         let now = 1_700_000_000;
         let step = step_at(now);
         for delta in [-1, 0, 1] {
-            assert_eq!(matching_step(&secret, &code_for_step(&secret, step + delta), now), Some(step + delta));
+            assert_eq!(
+                matching_step(&secret, &code_for_step(&secret, step + delta), now),
+                Some(step + delta)
+            );
         }
         for delta in [-3, -2, 2, 3] {
             let code = code_for_step(&secret, step + delta);
             // A far code may collide with a near one by chance (1 in 10^6).
-            if [-1, 0, 1].iter().all(|d| code_for_step(&secret, step + d) != code) {
+            if [-1, 0, 1]
+                .iter()
+                .all(|d| code_for_step(&secret, step + d) != code)
+            {
                 assert_eq!(matching_step(&secret, &code, now), None);
             }
         }
@@ -191,7 +205,15 @@ mod tests {
     #[test]
     fn parses_only_six_digits() {
         assert_eq!(parse_code("012345"), Some("012345"));
-        for bad in ["", "12345", "1234567", "12345a", "123 456", " 123456", "１２３４５６"] {
+        for bad in [
+            "",
+            "12345",
+            "1234567",
+            "12345a",
+            "123 456",
+            " 123456",
+            "１２３４５６",
+        ] {
             assert_eq!(parse_code(bad), None, "{bad:?}");
         }
     }

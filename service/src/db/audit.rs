@@ -18,7 +18,11 @@ pub async fn record(
 }
 
 /// Logins abandoned after the password step since `since` (epoch seconds).
-pub async fn abandoned_since(c: &impl GenericClient, user_id: i64, since: Option<f64>) -> Result<i64, Error> {
+pub async fn abandoned_since(
+    c: &impl GenericClient,
+    user_id: i64,
+    since: Option<f64>,
+) -> Result<i64, Error> {
     let st = c
         .prepare_cached(
             "SELECT count(*) FROM audit_log WHERE user_id = $1 AND event = 'login_abandoned'

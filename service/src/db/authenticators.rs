@@ -27,7 +27,11 @@ pub async fn for_user(c: &impl GenericClient, user_id: i64) -> Result<Vec<Authen
              WHERE user_id = $1 ORDER BY confirmed_at IS NULL, id",
         )
         .await?;
-    Ok(c.query(&st, &[&user_id]).await?.iter().map(authenticator).collect())
+    Ok(c.query(&st, &[&user_id])
+        .await?
+        .iter()
+        .map(authenticator)
+        .collect())
 }
 
 pub async fn has_confirmed(c: &impl GenericClient, user_id: i64) -> Result<bool, Error> {
@@ -63,7 +67,8 @@ pub async fn insert_pending(
         )
         .await?;
     Ok(authenticator(
-        &c.query_one(&st, &[&user_id, &label, &secret_ct, &key_id]).await?,
+        &c.query_one(&st, &[&user_id, &label, &secret_ct, &key_id])
+            .await?,
     ))
 }
 
@@ -81,7 +86,12 @@ pub async fn claim_step(c: &impl GenericClient, id: i64, step: i64) -> Result<bo
 }
 
 /// Re-encrypts a secret under the current key (key rotation).
-pub async fn rewrap(c: &impl GenericClient, id: i64, secret_ct: &[u8], key_id: &str) -> Result<(), Error> {
+pub async fn rewrap(
+    c: &impl GenericClient,
+    id: i64,
+    secret_ct: &[u8],
+    key_id: &str,
+) -> Result<(), Error> {
     c.execute(
         "UPDATE authenticators SET secret_ct = $2, key_id = $3 WHERE id = $1",
         &[&id, &secret_ct, &key_id],

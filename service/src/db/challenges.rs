@@ -39,8 +39,11 @@ pub async fn create(
              VALUES ($1, $2, $3, now() + make_interval(secs => $4), $5)",
         )
         .await?;
-    c.execute(&st, &[&id_hash, &user_id, &stage.as_str(), &(ttl_s as f64), &ip])
-        .await?;
+    c.execute(
+        &st,
+        &[&id_hash, &user_id, &stage.as_str(), &(ttl_s as f64), &ip],
+    )
+    .await?;
     Ok(())
 }
 

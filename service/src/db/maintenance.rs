@@ -3,7 +3,7 @@
 use super::GenericClient;
 use tokio_postgres::Error;
 
-const PURGE_LOCK: i64 = 0x7477_6f66_615f_7075;
+pub const PURGE_LOCK: i64 = 0x7477_6f66_615f_7075;
 
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Purged {
@@ -14,7 +14,8 @@ pub struct Purged {
 
 /// Deletes expired sessions, challenges and idle throttle rows; `None` when
 /// another app holds the purge lock. Abandoned password-step logins become
-/// `login_abandoned` audit events, so the user is told at the next login.
+/// `login_abandoned` audit events dated when the password was accepted, so
+/// the user is told at the next login.
 pub async fn purge(c: &mut deadpool_postgres::Object) -> Result<Option<Purged>, Error> {
     let tx = c.transaction().await?;
     let got: bool = tx
@@ -29,9 +30,9 @@ pub async fn purge(c: &mut deadpool_postgres::Object) -> Result<Option<Purged>, 
         .await?;
     let challenges = tx
         .execute(
-            "WITH gone AS (DELETE FROM login_challenges WHERE expires_at <= now() RETURNING user_id, stage, ip, expires_at)
+            "WITH gone AS (DELETE FROM login_challenges WHERE expires_at <= now() RETURNING user_id, stage, ip, created_at)
              INSERT INTO audit_log (user_id, event, ip, at)
-             SELECT user_id, 'login_abandoned', ip, expires_at FROM gone WHERE stage = 'totp'",
+             SELECT user_id, 'login_abandoned', ip, created_at FROM gone WHERE stage = 'totp'",
             &[],
         )
         .await?;

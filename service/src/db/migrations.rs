@@ -5,7 +5,8 @@ use anyhow::{bail, Context, Result};
 use tokio_postgres::Client;
 
 /// (version, name, SQL). Append only.
-const MIGRATIONS: &[(i32, &str, &str)] = &[(1, "init", include_str!("../../migrations/0001_init.sql"))];
+const MIGRATIONS: &[(i32, &str, &str)] =
+    &[(1, "init", include_str!("../../migrations/0001_init.sql"))];
 
 /// Arbitrary constant naming twofa's migration lock.
 const MIGRATION_LOCK: i64 = 0x7477_6f66_615f_6d69;
@@ -40,7 +41,10 @@ async fn apply(client: &mut Client) -> Result<usize> {
         .await
         .context("cannot create schema_migrations")?;
     let current: i32 = client
-        .query_one("SELECT coalesce(max(version), 0) FROM schema_migrations", &[])
+        .query_one(
+            "SELECT coalesce(max(version), 0) FROM schema_migrations",
+            &[],
+        )
         .await?
         .get(0);
     if current > latest_version() {

@@ -5,7 +5,11 @@ use super::GenericClient;
 use tokio_postgres::Error;
 
 /// Replaces every code of the user with new ones.
-pub async fn replace(c: &impl GenericClient, user_id: i64, hashes: &[Vec<u8>]) -> Result<(), Error> {
+pub async fn replace(
+    c: &impl GenericClient,
+    user_id: i64,
+    hashes: &[Vec<u8>],
+) -> Result<(), Error> {
     c.execute("DELETE FROM recovery_codes WHERE user_id = $1", &[&user_id])
         .await?;
     let st = c
@@ -30,7 +34,9 @@ pub async fn consume(c: &impl GenericClient, user_id: i64, hash: &[u8]) -> Resul
 
 pub async fn remaining(c: &impl GenericClient, user_id: i64) -> Result<i64, Error> {
     let st = c
-        .prepare_cached("SELECT count(*) FROM recovery_codes WHERE user_id = $1 AND used_at IS NULL")
+        .prepare_cached(
+            "SELECT count(*) FROM recovery_codes WHERE user_id = $1 AND used_at IS NULL",
+        )
         .await?;
     Ok(c.query_one(&st, &[&user_id]).await?.get(0))
 }

@@ -26,7 +26,13 @@ pub async fn create(
         .await?;
     c.execute(
         &st,
-        &[&id_hash, &user_id, &(ttl_s as f64), &show_recovery_codes, &abandoned_logins],
+        &[
+            &id_hash,
+            &user_id,
+            &(ttl_s as f64),
+            &show_recovery_codes,
+            &abandoned_logins,
+        ],
     )
     .await?;
     Ok(())

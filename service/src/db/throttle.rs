@@ -13,8 +13,7 @@ pub async fn retry_after(c: &impl GenericClient, key: &str) -> Result<i64, Error
              FROM throttle WHERE key = $1",
         )
         .await?;
-    Ok(c
-        .query_opt(&st, &[&key])
+    Ok(c.query_opt(&st, &[&key])
         .await?
         .and_then(|r| r.get::<_, Option<i64>>(0))
         .unwrap_or(0))
@@ -38,7 +37,9 @@ pub async fn record_failure(c: &impl GenericClient, key: &str) -> Result<i32, Er
 }
 
 pub async fn clear(c: &impl GenericClient, key: &str) -> Result<(), Error> {
-    let st = c.prepare_cached("DELETE FROM throttle WHERE key = $1").await?;
+    let st = c
+        .prepare_cached("DELETE FROM throttle WHERE key = $1")
+        .await?;
     c.execute(&st, &[&key]).await?;
     Ok(())
 }
@@ -52,8 +53,7 @@ pub async fn window(c: &impl GenericClient, key: &str) -> Result<(i32, i64), Err
              FROM throttle WHERE key = $1 AND window_start > now() - interval '1 minute'",
         )
         .await?;
-    Ok(c
-        .query_opt(&st, &[&key])
+    Ok(c.query_opt(&st, &[&key])
         .await?
         .map_or((0, 0), |r| (r.get(0), r.get(1))))
 }

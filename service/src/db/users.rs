@@ -79,7 +79,11 @@ pub async fn record_code_failure(c: &impl GenericClient, id: i64) -> Result<Code
 
 /// A right code or a recovery code: the counter starts again. A recovery
 /// code also lifts the lock (`unlock`).
-pub async fn clear_code_failures(c: &impl GenericClient, id: i64, unlock: bool) -> Result<(), Error> {
+pub async fn clear_code_failures(
+    c: &impl GenericClient,
+    id: i64,
+    unlock: bool,
+) -> Result<(), Error> {
     let st = c
         .prepare_cached(
             "UPDATE users SET totp_failures = 0, totp_blocked_until = NULL,
@@ -102,9 +106,11 @@ pub async fn mark_login(c: &impl GenericClient, id: i64) -> Result<Option<f64>, 
 }
 
 pub async fn set_password(c: &impl GenericClient, id: i64, hash: &str) -> Result<bool, Error> {
-    Ok(c
-        .execute("UPDATE users SET password_hash = $2 WHERE id = $1", &[&id, &hash])
-        .await?
+    Ok(c.execute(
+        "UPDATE users SET password_hash = $2 WHERE id = $1",
+        &[&id, &hash],
+    )
+    .await?
         == 1)
 }
 
@@ -119,5 +125,7 @@ pub async fn unlock(c: &impl GenericClient, email: &str) -> Result<bool, Error> 
 }
 
 pub async fn delete(c: &impl GenericClient, email: &str) -> Result<bool, Error> {
-    Ok(c.execute("DELETE FROM users WHERE email = $1", &[&email]).await? == 1)
+    Ok(c.execute("DELETE FROM users WHERE email = $1", &[&email])
+        .await?
+        == 1)
 }

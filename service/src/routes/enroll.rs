@@ -8,7 +8,9 @@ use crate::{handler, with_db, App};
 use warp::http::StatusCode;
 use warp::{Filter, Rejection};
 
-pub fn routes(app: App) -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone {
+pub fn routes(
+    app: App,
+) -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone {
     let get = warp::path!("enroll")
         .and(warp::get())
         .and(with_app(app.clone()))
@@ -19,7 +21,9 @@ pub fn routes(app: App) -> impl Filter<Extract = (warp::reply::Response,), Error
         .and(with_app(app.clone()))
         .and(request(app))
         .and(raw_body())
-        .and_then(|app: App, req: Req, body: RawBody| async move { handler!(app, req, submit(&app, &req, body)) });
+        .and_then(|app: App, req: Req, body: RawBody| async move {
+            handler!(app, req, submit(&app, &req, body))
+        });
     get.or(post).unify()
 }
 
@@ -62,7 +66,11 @@ async fn enrolment(app: &App, req: &Req) -> Result<State, crate::db::DbError> {
     })
 }
 
-async fn pending(app: &App, c: &impl GenericClient, user_id: i64) -> Result<authenticators::Authenticator, crate::db::DbError> {
+async fn pending(
+    app: &App,
+    c: &impl GenericClient,
+    user_id: i64,
+) -> Result<authenticators::Authenticator, crate::db::DbError> {
     let secret = totp::generate_secret();
     let (ct, key_id) = app
         .secrets
@@ -81,13 +89,18 @@ async fn render(app: &App, req: &Req, status: StatusCode, error: Option<String>)
         State::HasAuthenticator => return Ok(Page::redirect("/login/totp").done()),
         State::NoLogin => return Ok(Page::redirect("/login").done()),
     };
-    let secret = app
-        .secrets
-        .open(enrolment.user_id, &enrolment.authenticator.secret_ct, &enrolment.authenticator.key_id)?;
+    let secret = app.secrets.open(
+        enrolment.user_id,
+        &enrolment.authenticator.secret_ct,
+        &enrolment.authenticator.key_id,
+    )?;
     let b32 = totp::base32(&secret);
     let uri = totp::otpauth_uri(&enrolment.email, &b32);
     let mut ctx = tera::Context::new();
-    ctx.insert("qr_svg", &crate::qr::svg(&uri, &app.pages.text(req.lang, "enroll_qr_label", &[]))?);
+    ctx.insert(
+        "qr_svg",
+        &crate::qr::svg(&uri, &app.pages.text(req.lang, "enroll_qr_label", &[]))?,
+    );
     ctx.insert("otpauth_uri", &uri);
     ctx.insert("secret_grouped", &totp::grouped(&b32));
     ctx.insert("error", &error);
@@ -156,13 +169,18 @@ async fn submit(app: &App, req: &Req, body: RawBody) -> Outcome {
         sessions::create(&tx, &session_hash, user.id, session_ttl, true, 0).await?;
         audit::record(&tx, Some(user.id), "authenticator_enrolled", Some(req.ip)).await?;
         tx.commit().await?;
-        Ok(Confirmation::Confirmed { session: session.clone() })
+        Ok(Confirmation::Confirmed {
+            session: session.clone(),
+        })
     })?;
     match outcome {
         Confirmation::Confirmed { session } => {
             tracing::info!("authenticator enrolled");
             Ok(Page::redirect("/recovery-codes")
-                .cookie(app.cookies.set(&app.cookies.session, &session, session_ttl as u64))
+                .cookie(
+                    app.cookies
+                        .set(&app.cookies.session, &session, session_ttl as u64),
+                )
                 .cookie(app.cookies.clear(&app.cookies.login))
                 .done())
         }
@@ -173,7 +191,11 @@ async fn submit(app: &App, req: &Req, body: RawBody) -> Outcome {
         }
         Confirmation::Throttled(seconds) => {
             crate::metrics::METRICS.throttled.inc();
-            let msg = app.pages.text(req.lang, "totp_throttled", &[("seconds", &seconds.to_string())]);
+            let msg = app.pages.text(
+                req.lang,
+                "totp_throttled",
+                &[("seconds", &seconds.to_string())],
+            );
             let resp = render(app, req, StatusCode::TOO_MANY_REQUESTS, Some(msg)).await?;
             Ok(Page::from(resp).retry_after(seconds).done())
         }

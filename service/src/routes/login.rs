@@ -3,7 +3,9 @@
 
 use super::{raw_body, request, with_app, Outcome, Page, RawBody, Req};
 use crate::auth::{normalize_email, tokens, totp};
-use crate::db::{audit, authenticators, challenges, recovery, sessions, throttle, users, DbError, GenericClient};
+use crate::db::{
+    audit, authenticators, challenges, recovery, sessions, throttle, users, DbError, GenericClient,
+};
 use crate::metrics::{Outcome as LoginOutcome, METRICS};
 use crate::{handler, with_db, App};
 use sha2::{Digest, Sha256};
@@ -11,19 +13,27 @@ use warp::http::StatusCode;
 use warp::{Filter, Rejection};
 use zeroize::Zeroizing;
 
-pub fn routes(app: App) -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone {
+pub fn routes(
+    app: App,
+) -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone {
     let base = with_app(app.clone()).and(request(app));
     let login_get = warp::path!("login")
         .and(warp::get())
         .and(base.clone())
         .and_then(|app: App, req: Req| async move {
-            handler!(app, req, password_form(&app, &req, StatusCode::OK, "", None))
+            handler!(
+                app,
+                req,
+                password_form(&app, &req, StatusCode::OK, "", None)
+            )
         });
     let login_post = warp::path!("login")
         .and(warp::post())
         .and(base.clone())
         .and(raw_body())
-        .and_then(|app: App, req: Req, body: RawBody| async move { handler!(app, req, password_submit(&app, &req, body)) });
+        .and_then(|app: App, req: Req, body: RawBody| async move {
+            handler!(app, req, password_submit(&app, &req, body))
+        });
     let totp_get = warp::path!("login" / "totp")
         .and(warp::get())
         .and(base.clone())
@@ -34,18 +44,26 @@ pub fn routes(app: App) -> impl Filter<Extract = (warp::reply::Response,), Error
         .and(warp::post())
         .and(base.clone())
         .and(raw_body())
-        .and_then(|app: App, req: Req, body: RawBody| async move { handler!(app, req, totp_submit(&app, &req, body)) });
+        .and_then(|app: App, req: Req, body: RawBody| async move {
+            handler!(app, req, totp_submit(&app, &req, body))
+        });
     let recovery_get = warp::path!("login" / "recovery")
         .and(warp::get())
         .and(base.clone())
         .and_then(|app: App, req: Req| async move {
-            handler!(app, req, second_factor_form(&app, &req, "login_recovery.html"))
+            handler!(
+                app,
+                req,
+                second_factor_form(&app, &req, "login_recovery.html")
+            )
         });
     let recovery_post = warp::path!("login" / "recovery")
         .and(warp::post())
         .and(base)
         .and(raw_body())
-        .and_then(|app: App, req: Req, body: RawBody| async move { handler!(app, req, recovery_submit(&app, &req, body)) });
+        .and_then(|app: App, req: Req, body: RawBody| async move {
+            handler!(app, req, recovery_submit(&app, &req, body))
+        });
     login_get
         .or(login_post)
         .unify()
@@ -59,7 +77,13 @@ pub fn routes(app: App) -> impl Filter<Extract = (warp::reply::Response,), Error
         .unify()
 }
 
-async fn password_form(app: &App, req: &Req, status: StatusCode, email: &str, error: Option<String>) -> Outcome {
+async fn password_form(
+    app: &App,
+    req: &Req,
+    status: StatusCode,
+    email: &str,
+    error: Option<String>,
+) -> Outcome {
     let mut ctx = tera::Context::new();
     ctx.insert("email", email);
     ctx.insert("error", &error);
@@ -82,7 +106,11 @@ async fn password_submit(app: &App, req: &Req, body: RawBody) -> Outcome {
         Err(refused) => return Ok(refused),
     };
     let raw_email = form.get("email");
-    let shown_email = if raw_email.len() <= crate::auth::MAX_EMAIL_LEN { raw_email } else { "" };
+    let shown_email = if raw_email.len() <= crate::auth::MAX_EMAIL_LEN {
+        raw_email
+    } else {
+        ""
+    };
     let email = normalize_email(raw_email);
     let password = Zeroizing::new(form.get("password").to_string());
     let pw_key = email.as_deref().map(password_key);
@@ -105,9 +133,20 @@ async fn password_submit(app: &App, req: &Req, body: RawBody) -> Outcome {
     let throttled = |seconds: i64| {
         METRICS.throttled.inc();
         METRICS.login(LoginOutcome::Throttled);
-        let msg = app.pages.text(req.lang, "login_throttled", &[("seconds", &seconds.to_string())]);
+        let msg = app.pages.text(
+            req.lang,
+            "login_throttled",
+            &[("seconds", &seconds.to_string())],
+        );
         async move {
-            let resp = password_form(app, req, StatusCode::TOO_MANY_REQUESTS, shown_email, Some(msg)).await?;
+            let resp = password_form(
+                app,
+                req,
+                StatusCode::TOO_MANY_REQUESTS,
+                shown_email,
+                Some(msg),
+            )
+            .await?;
             Ok(Page::from(resp).retry_after(seconds).done())
         }
     };
@@ -153,20 +192,29 @@ async fn password_submit(app: &App, req: &Req, body: RawBody) -> Outcome {
             throttle::clear(&tx, key).await?;
         }
         let enrolled = authenticators::has_confirmed(&tx, user.id).await?;
-        let stage = if enrolled { challenges::Stage::Totp } else { challenges::Stage::Enroll };
+        let stage = if enrolled {
+            challenges::Stage::Totp
+        } else {
+            challenges::Stage::Enroll
+        };
         challenges::create(&tx, &challenge_hash, user.id, stage, ttl, req.ip).await?;
         audit::record(&tx, Some(user.id), "password_accepted", Some(req.ip)).await?;
         tx.commit().await?;
         Ok(enrolled)
     })?;
-    Ok(Page::redirect(if enrolled { "/login/totp" } else { "/enroll" })
-        .cookie(app.cookies.set(&app.cookies.login, &challenge, ttl as u64))
-        .cookie(app.cookies.clear(&app.cookies.session))
-        .done())
+    Ok(
+        Page::redirect(if enrolled { "/login/totp" } else { "/enroll" })
+            .cookie(app.cookies.set(&app.cookies.login, &challenge, ttl as u64))
+            .cookie(app.cookies.clear(&app.cookies.session))
+            .done(),
+    )
 }
 
 /// The live totp-stage challenge of this browser, if any.
-async fn pending_login(app: &App, req: &Req) -> Result<Option<(Vec<u8>, challenges::Challenge)>, DbError> {
+async fn pending_login(
+    app: &App,
+    req: &Req,
+) -> Result<Option<(Vec<u8>, challenges::Challenge)>, DbError> {
     let Some(cookie) = req.cookie(&app.cookies.login) else {
         return Ok(None);
     };
@@ -178,12 +226,20 @@ async fn pending_login(app: &App, req: &Req) -> Result<Option<(Vec<u8>, challeng
 async fn second_factor_form(app: &App, req: &Req, template: &str) -> Outcome {
     match pending_login(app, req).await? {
         None => Ok(Page::redirect("/login").done()),
-        Some((_, ch)) if ch.stage == challenges::Stage::Enroll => Ok(Page::redirect("/enroll").done()),
+        Some((_, ch)) if ch.stage == challenges::Stage::Enroll => {
+            Ok(Page::redirect("/enroll").done())
+        }
         Some(_) => code_page(app, req, template, StatusCode::OK, None).await,
     }
 }
 
-async fn code_page(app: &App, req: &Req, template: &str, status: StatusCode, error: Option<String>) -> Outcome {
+async fn code_page(
+    app: &App,
+    req: &Req,
+    template: &str,
+    status: StatusCode,
+    error: Option<String>,
+) -> Outcome {
     let mut ctx = tera::Context::new();
     ctx.insert("error", &error);
     app.page(req, status, template, ctx)
@@ -264,16 +320,26 @@ async fn totp_submit(app: &App, req: &Req, body: RawBody) -> Outcome {
             return Ok(Verdict::Wrong);
         };
         let mut accepted = false;
-        for a in authenticators::for_user(&tx, user.id).await?.iter().filter(|a| a.confirmed) {
+        for a in authenticators::for_user(&tx, user.id)
+            .await?
+            .iter()
+            .filter(|a| a.confirmed)
+        {
             let Ok(secret) = app.secrets.open(user.id, &a.secret_ct, &a.key_id) else {
-                tracing::error!(authenticator = a.id, "TOTP secret does not decrypt with the configured keys");
+                tracing::error!(
+                    authenticator = a.id,
+                    "TOTP secret does not decrypt with the configured keys"
+                );
                 continue;
             };
             if let Some(step) = totp::matching_step(&secret, code, now) {
                 if authenticators::claim_step(&tx, a.id, step).await? {
                     accepted = true;
                     if a.key_id != app.secrets.current_key_id() {
-                        let (ct, key_id) = app.secrets.seal(user.id, &secret).expect("AES-GCM sealing cannot fail");
+                        let (ct, key_id) = app
+                            .secrets
+                            .seal(user.id, &secret)
+                            .expect("AES-GCM sealing cannot fail");
                         authenticators::rewrap(&tx, a.id, &ct, &key_id).await?;
                     }
                     break;
@@ -284,12 +350,27 @@ async fn totp_submit(app: &App, req: &Req, body: RawBody) -> Outcome {
         }
         if !accepted {
             let failure = users::record_code_failure(&tx, user.id).await?;
-            audit::record(&tx, Some(user.id), if failure.locked { "locked" } else { "code_failed" }, Some(req.ip)).await?;
+            audit::record(
+                &tx,
+                Some(user.id),
+                if failure.locked {
+                    "locked"
+                } else {
+                    "code_failed"
+                },
+                Some(req.ip),
+            )
+            .await?;
             tx.commit().await?;
-            return Ok(if failure.locked { Verdict::Locked } else { Verdict::Wrong });
+            return Ok(if failure.locked {
+                Verdict::Locked
+            } else {
+                Verdict::Wrong
+            });
         }
         users::clear_code_failures(&tx, user.id, false).await?;
-        let Some(session) = complete_login(&tx, app, user.id, &id_hash, req.ip, "login").await? else {
+        let Some(session) = complete_login(&tx, app, user.id, &id_hash, req.ip, "login").await?
+        else {
             return Ok(Verdict::NoLogin);
         };
         tx.commit().await?;
@@ -297,9 +378,24 @@ async fn totp_submit(app: &App, req: &Req, body: RawBody) -> Outcome {
     })?;
     if code.is_none() && matches!(verdict, Verdict::Wrong) {
         let msg = app.pages.text(req.lang, "totp_format", &[]);
-        return code_page(app, req, "login_totp.html", StatusCode::BAD_REQUEST, Some(msg)).await;
+        return code_page(
+            app,
+            req,
+            "login_totp.html",
+            StatusCode::BAD_REQUEST,
+            Some(msg),
+        )
+        .await;
     }
-    verdict_page(app, req, verdict, "login_totp.html", "totp_bad_code", LoginOutcome::Success).await
+    verdict_page(
+        app,
+        req,
+        verdict,
+        "login_totp.html",
+        "totp_bad_code",
+        LoginOutcome::Success,
+    )
+    .await
 }
 
 async fn verdict_page(
@@ -315,7 +411,10 @@ async fn verdict_page(
             METRICS.login(success);
             tracing::info!("login completed");
             Ok(Page::redirect("/welcome")
-                .cookie(app.cookies.set(&app.cookies.session, &session, app.settings.session_ttl_s))
+                .cookie(
+                    app.cookies
+                        .set(&app.cookies.session, &session, app.settings.session_ttl_s),
+                )
                 .cookie(app.cookies.clear(&app.cookies.login))
                 .done())
         }
@@ -328,15 +427,21 @@ async fn verdict_page(
         Verdict::Throttled(seconds) => {
             METRICS.login(LoginOutcome::Throttled);
             METRICS.throttled.inc();
-            let msg = app.pages.text(req.lang, "totp_throttled", &[("seconds", &seconds.to_string())]);
-            let resp = code_page(app, req, template, StatusCode::TOO_MANY_REQUESTS, Some(msg)).await?;
+            let msg = app.pages.text(
+                req.lang,
+                "totp_throttled",
+                &[("seconds", &seconds.to_string())],
+            );
+            let resp =
+                code_page(app, req, template, StatusCode::TOO_MANY_REQUESTS, Some(msg)).await?;
             Ok(Page::from(resp).retry_after(seconds).done())
         }
         Verdict::Locked => {
             METRICS.login(LoginOutcome::Locked);
             METRICS.throttled.inc();
             let msg = app.pages.text(req.lang, "totp_locked", &[]);
-            let resp = code_page(app, req, template, StatusCode::TOO_MANY_REQUESTS, Some(msg)).await?;
+            let resp =
+                code_page(app, req, template, StatusCode::TOO_MANY_REQUESTS, Some(msg)).await?;
             Ok(Page::from(resp).retry_after(3600).done())
         }
         Verdict::NoLogin => Ok(Page::redirect("/login").done()),
@@ -356,7 +461,14 @@ async fn recovery_submit(app: &App, req: &Req, body: RawBody) -> Outcome {
             return Ok(Page::redirect("/login").done());
         }
         let msg = app.pages.text(req.lang, "recovery_login_bad", &[]);
-        return code_page(app, req, "login_recovery.html", StatusCode::BAD_REQUEST, Some(msg)).await;
+        return code_page(
+            app,
+            req,
+            "login_recovery.html",
+            StatusCode::BAD_REQUEST,
+            Some(msg),
+        )
+        .await;
     };
     let code_hash = tokens::hash_token(&code);
     let id_hash = tokens::hash_token(cookie);
@@ -383,11 +495,21 @@ async fn recovery_submit(app: &App, req: &Req, body: RawBody) -> Outcome {
             return Ok(Verdict::Wrong);
         }
         users::clear_code_failures(&tx, user.id, true).await?;
-        let Some(session) = complete_login(&tx, app, user.id, &id_hash, req.ip, "login_recovery_code").await? else {
+        let Some(session) =
+            complete_login(&tx, app, user.id, &id_hash, req.ip, "login_recovery_code").await?
+        else {
             return Ok(Verdict::NoLogin);
         };
         tx.commit().await?;
         Ok(Verdict::SignedIn { session })
     })?;
-    verdict_page(app, req, verdict, "login_recovery.html", "recovery_login_bad", LoginOutcome::Recovery).await
+    verdict_page(
+        app,
+        req,
+        verdict,
+        "login_recovery.html",
+        "recovery_login_bad",
+        LoginOutcome::Recovery,
+    )
+    .await
 }

@@ -27,7 +27,9 @@ use warp::{Filter, Rejection, Reply};
 pub const MAX_BODY: usize = 16 * 1024;
 
 /// Every route, with security headers and latency metrics.
-pub fn routes(app: App) -> impl Filter<Extract = (impl Reply,), Error = std::convert::Infallible> + Clone {
+pub fn routes(
+    app: App,
+) -> impl Filter<Extract = (impl Reply,), Error = std::convert::Infallible> + Clone {
     let pages = register::routes(app.clone())
         .or(enroll::routes(app.clone()))
         .unify()
@@ -42,18 +44,18 @@ pub fn routes(app: App) -> impl Filter<Extract = (impl Reply,), Error = std::con
         .or(not_found(app))
         .unify();
     // The catch-all page answers whatever no route took, so nothing is rejected.
-    pages
-        .map(secure_headers)
-        .with(warp::log::custom(|info| {
-            METRICS.request(
-                info.path(),
-                info.method() == warp::http::Method::POST,
-                info.elapsed().as_secs_f64(),
-            )
-        }))
+    pages.map(secure_headers).with(warp::log::custom(|info| {
+        METRICS.request(
+            info.path(),
+            info.method() == warp::http::Method::POST,
+            info.elapsed().as_secs_f64(),
+        )
+    }))
 }
 
-fn not_found(app: App) -> impl Filter<Extract = (Response,), Error = std::convert::Infallible> + Clone {
+fn not_found(
+    app: App,
+) -> impl Filter<Extract = (Response,), Error = std::convert::Infallible> + Clone {
     warp::any()
         .and(request(app.clone()))
         .map(move |req: Req| app.error_page(&req, StatusCode::NOT_FOUND, "error_not_found"))
@@ -96,40 +98,59 @@ impl Req {
 }
 
 /// Extracts [`Req`] from the headers and the peer address.
-pub fn request(app: App) -> impl Filter<Extract = (Req,), Error = std::convert::Infallible> + Clone {
+pub fn request(
+    app: App,
+) -> impl Filter<Extract = (Req,), Error = std::convert::Infallible> + Clone {
     warp::path::full()
         .and(warp::query::raw().or(warp::any().map(String::new)).unify())
         .and(warp::header::headers_cloned())
         .and(warp::addr::remote())
-        .map(move |path: warp::path::FullPath, query: String, headers: warp::http::HeaderMap, remote: Option<SocketAddr>| {
-            let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-            let mut cookies = HashMap::new();
-            for value in headers.get_all("cookie") {
-                if let Ok(text) = value.to_str() {
-                    for pair in text.split(';') {
-                        if let Some((k, v)) = pair.trim().split_once('=') {
-                            cookies.entry(k.to_string()).or_insert_with(|| v.to_string());
+        .map(
+            move |path: warp::path::FullPath,
+                  query: String,
+                  headers: warp::http::HeaderMap,
+                  remote: Option<SocketAddr>| {
+                let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+                let mut cookies = HashMap::new();
+                for value in headers.get_all("cookie") {
+                    if let Ok(text) = value.to_str() {
+                        for pair in text.split(';') {
+                            if let Some((k, v)) = pair.trim().split_once('=') {
+                                cookies
+                                    .entry(k.to_string())
+                                    .or_insert_with(|| v.to_string());
+                            }
                         }
                     }
                 }
-            }
-            let asked = serde_urlencoded::from_str::<Vec<(String, String)>>(&query)
-                .ok()
-                .and_then(|q| q.into_iter().find(|(k, _)| k == "lang"))
-                .and_then(|(_, v)| Lang::from_code(&v));
-            let lang = asked
-                .or_else(|| cookies.get(&app.cookies.lang).and_then(|v| Lang::from_code(v)))
-                .unwrap_or_else(|| Lang::from_accept_language(header("accept-language").unwrap_or("")));
-            let peer = remote.map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |a| a.ip());
-            let ip = client_ip(&app.settings.trusted_proxies, peer, header("x-forwarded-for"));
-            Req {
-                lang,
-                path: path.as_str().to_string(),
-                ip,
-                cookies,
-                remember_lang: asked.is_some(),
-            }
-        })
+                let asked = serde_urlencoded::from_str::<Vec<(String, String)>>(&query)
+                    .ok()
+                    .and_then(|q| q.into_iter().find(|(k, _)| k == "lang"))
+                    .and_then(|(_, v)| Lang::from_code(&v));
+                let lang = asked
+                    .or_else(|| {
+                        cookies
+                            .get(&app.cookies.lang)
+                            .and_then(|v| Lang::from_code(v))
+                    })
+                    .unwrap_or_else(|| {
+                        Lang::from_accept_language(header("accept-language").unwrap_or(""))
+                    });
+                let peer = remote.map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |a| a.ip());
+                let ip = client_ip(
+                    &app.settings.trusted_proxies,
+                    peer,
+                    header("x-forwarded-for"),
+                );
+                Req {
+                    lang,
+                    path: path.as_str().to_string(),
+                    ip,
+                    cookies,
+                    remember_lang: asked.is_some(),
+                }
+            },
+        )
 }
 
 /// The client's address: the peer's, unless the peer is a trusted proxy, in
@@ -234,7 +255,13 @@ pub struct CookieNames {
 
 impl CookieNames {
     pub fn new(secure: bool) -> CookieNames {
-        let name = |n: &str| if secure { format!("__Host-twofa-{n}") } else { format!("twofa-{n}") };
+        let name = |n: &str| {
+            if secure {
+                format!("__Host-twofa-{n}")
+            } else {
+                format!("twofa-{n}")
+            }
+        };
         CookieNames {
             session: name("session"),
             login: name("login"),
@@ -319,12 +346,21 @@ pub fn plain(status: StatusCode, text: &'static str) -> Response {
 impl App {
     /// Renders a page, with a CSRF token bound to this browser (setting the
     /// browser's CSRF cookie if it has none) and the language cookie.
-    pub fn page(&self, req: &Req, status: StatusCode, template: &str, mut ctx: tera::Context) -> Outcome {
+    pub fn page(
+        &self,
+        req: &Req,
+        status: StatusCode,
+        template: &str,
+        mut ctx: tera::Context,
+    ) -> Outcome {
         let (browser, new_cookie) = match req.cookie(&self.cookies.csrf) {
             Some(v) if !v.is_empty() && v.len() <= 64 => (v.to_string(), false),
             _ => (tokens::random_token(), true),
         };
-        ctx.insert("csrf_token", &self.csrf.issue(&browser, crate::auth::totp::now_unix()));
+        ctx.insert(
+            "csrf_token",
+            &self.csrf.issue(&browser, crate::auth::totp::now_unix()),
+        );
         let body = self.pages.render(template, req.lang, &req.path, ctx)?;
         let mut page = Page::html(status, body);
         if new_cookie {
@@ -335,7 +371,10 @@ impl App {
 
     pub fn remember_lang(&self, req: &Req, page: Page) -> Page {
         if req.remember_lang {
-            page.cookie(self.cookies.set(&self.cookies.lang, req.lang.code(), 365 * 86400))
+            page.cookie(
+                self.cookies
+                    .set(&self.cookies.lang, req.lang.code(), 365 * 86400),
+            )
         } else {
             page
         }
@@ -354,7 +393,9 @@ impl App {
     /// Turns a handler's failure into a page that says nothing internal.
     pub fn failure_page(&self, req_lang: Lang, path: &str, err: AppError) -> Response {
         let (status, key) = match &err {
-            AppError::Db(e) if e.is_transient() => (StatusCode::SERVICE_UNAVAILABLE, "error_unavailable"),
+            AppError::Db(e) if e.is_transient() => {
+                (StatusCode::SERVICE_UNAVAILABLE, "error_unavailable")
+            }
             _ => (StatusCode::INTERNAL_SERVER_ERROR, "error_internal"),
         };
         METRICS.db_errors.inc();
@@ -368,7 +409,8 @@ impl App {
         };
         let mut resp = self.error_page(&req, status, key);
         if status == StatusCode::SERVICE_UNAVAILABLE {
-            resp.headers_mut().insert("retry-after", HeaderValue::from_static("5"));
+            resp.headers_mut()
+                .insert("retry-after", HeaderValue::from_static("5"));
         }
         resp
     }
@@ -381,7 +423,9 @@ impl App {
         let refuse = |r: Refusal| {
             let (status, key) = match r {
                 Refusal::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "error_too_large"),
-                Refusal::UnsupportedType => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "error_unsupported_type"),
+                Refusal::UnsupportedType => {
+                    (StatusCode::UNSUPPORTED_MEDIA_TYPE, "error_unsupported_type")
+                }
                 Refusal::BadForm => (StatusCode::BAD_REQUEST, "error_bad_request"),
                 Refusal::Csrf => (StatusCode::FORBIDDEN, "error_csrf"),
             };
@@ -399,9 +443,10 @@ impl App {
             buf.extend_from_slice(&chunk);
         }
         let is_form = body.content_type.as_deref().is_some_and(|ct| {
-            ct.split(';')
-                .next()
-                .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"))
+            ct.split(';').next().is_some_and(|m| {
+                m.trim()
+                    .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+            })
         });
         if !is_form {
             return Err(refuse(Refusal::UnsupportedType));
@@ -409,7 +454,11 @@ impl App {
         let fields = parse_form(&buf).ok_or_else(|| refuse(Refusal::BadForm))?;
         let browser = req.cookie(&self.cookies.csrf).unwrap_or("");
         let token = fields.get("csrf_token").map_or("", String::as_str);
-        if browser.is_empty() || !self.csrf.verify(browser, token, crate::auth::totp::now_unix()) {
+        if browser.is_empty()
+            || !self
+                .csrf
+                .verify(browser, token, crate::auth::totp::now_unix())
+        {
             return Err(refuse(Refusal::Csrf));
         }
         Ok(Form(fields))
@@ -432,7 +481,10 @@ fn parse_form(body: &[u8]) -> Option<HashMap<String, String>> {
 }
 
 fn decode(raw: &[u8]) -> Option<String> {
-    let plus: Vec<u8> = raw.iter().map(|&b| if b == b'+' { b' ' } else { b }).collect();
+    let plus: Vec<u8> = raw
+        .iter()
+        .map(|&b| if b == b'+' { b' ' } else { b })
+        .collect();
     let bytes: Vec<u8> = urlencoding::decode_binary(&plus).into_owned();
     let text = String::from_utf8(bytes).ok()?;
     (!text.contains('\0')).then_some(text)
@@ -452,7 +504,9 @@ macro_rules! handler {
 }
 
 /// A filter giving each handler the shared app.
-pub fn with_app(app: App) -> impl Filter<Extract = (App,), Error = std::convert::Infallible> + Clone {
+pub fn with_app(
+    app: App,
+) -> impl Filter<Extract = (App,), Error = std::convert::Infallible> + Clone {
     warp::any().map(move || app.clone())
 }
 
@@ -472,11 +526,20 @@ mod tests {
 
     #[test]
     fn forwarded_for_is_believed_only_from_trusted_proxies() {
-        let trusted: Vec<ipnet::IpNet> = vec!["10.77.0.11/32".parse().unwrap(), "10.77.0.12/32".parse().unwrap()];
+        let trusted: Vec<ipnet::IpNet> = vec![
+            "10.77.0.11/32".parse().unwrap(),
+            "10.77.0.12/32".parse().unwrap(),
+        ];
         let proxy: IpAddr = "10.77.0.11".parse().unwrap();
         let stranger: IpAddr = "10.77.0.100".parse().unwrap();
-        assert_eq!(client_ip(&trusted, proxy, Some("192.0.2.7")), "192.0.2.7".parse::<IpAddr>().unwrap());
-        assert_eq!(client_ip(&trusted, proxy, Some("6.6.6.6, 192.0.2.7, 10.77.0.12")), "192.0.2.7".parse::<IpAddr>().unwrap());
+        assert_eq!(
+            client_ip(&trusted, proxy, Some("192.0.2.7")),
+            "192.0.2.7".parse::<IpAddr>().unwrap()
+        );
+        assert_eq!(
+            client_ip(&trusted, proxy, Some("6.6.6.6, 192.0.2.7, 10.77.0.12")),
+            "192.0.2.7".parse::<IpAddr>().unwrap()
+        );
         assert_eq!(client_ip(&trusted, stranger, Some("192.0.2.7")), stranger);
         assert_eq!(client_ip(&trusted, proxy, Some("garbage")), proxy);
         assert_eq!(client_ip(&trusted, proxy, None), proxy);

@@ -60,7 +60,10 @@ fn asset(body: Vec<u8>, content_type: &'static str) -> Response {
     let mut resp = Response::new(body.into());
     let h = resp.headers_mut();
     h.insert("content-type", HeaderValue::from_static(content_type));
-    h.insert("cache-control", HeaderValue::from_static("public, max-age=86400"));
+    h.insert(
+        "cache-control",
+        HeaderValue::from_static("public, max-age=86400"),
+    );
     resp
 }
 
@@ -77,7 +80,11 @@ fn favicon() -> Vec<u8> {
     let mut pixels = Vec::with_capacity((N * N * 4) as usize);
     for y in 0..N as i32 {
         for x in 0..N as i32 {
-            let (b, g, r) = if check(x, y) { (255, 255, 255) } else { (0xad, 0x5c, 0x0b) };
+            let (b, g, r) = if check(x, y) {
+                (255, 255, 255)
+            } else {
+                (0xad, 0x5c, 0x0b)
+            };
             pixels.extend_from_slice(&[b, g, r, 255]);
         }
     }

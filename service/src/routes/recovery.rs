@@ -9,7 +9,9 @@ use warp::{Filter, Rejection};
 
 const CODES: usize = 10;
 
-pub fn routes(app: App) -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone {
+pub fn routes(
+    app: App,
+) -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone {
     let get = warp::path!("recovery-codes")
         .and(warp::get())
         .and(with_app(app.clone()))
@@ -20,7 +22,9 @@ pub fn routes(app: App) -> impl Filter<Extract = (warp::reply::Response,), Error
         .and(with_app(app.clone()))
         .and(request(app))
         .and(raw_body())
-        .and_then(|app: App, req: Req, body: RawBody| async move { handler!(app, req, acknowledge(&app, &req, body)) });
+        .and_then(|app: App, req: Req, body: RawBody| async move {
+            handler!(app, req, acknowledge(&app, &req, body))
+        });
     get.or(post).unify()
 }
 
@@ -40,7 +44,13 @@ async fn show(app: &App, req: &Req) -> Outcome {
         let first_time = sessions::take_recovery_display(&tx, &id_hash).await?;
         if first_time {
             recovery::replace(&tx, session.user_id, &hashes).await?;
-            audit::record(&tx, Some(session.user_id), "recovery_codes_issued", Some(req.ip)).await?;
+            audit::record(
+                &tx,
+                Some(session.user_id),
+                "recovery_codes_issued",
+                Some(req.ip),
+            )
+            .await?;
         }
         tx.commit().await?;
         Ok(Some(first_time))
@@ -49,7 +59,11 @@ async fn show(app: &App, req: &Req) -> Outcome {
         return Ok(Page::redirect("/login").done());
     };
     let mut ctx = tera::Context::new();
-    let grouped: Vec<String> = if first_time { codes.iter().map(|c| totp::grouped(c)).collect() } else { Vec::new() };
+    let grouped: Vec<String> = if first_time {
+        codes.iter().map(|c| totp::grouped(c)).collect()
+    } else {
+        Vec::new()
+    };
     ctx.insert("codes", &grouped);
     app.page(req, StatusCode::OK, "recovery_codes.html", ctx)
 }

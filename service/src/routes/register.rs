@@ -11,27 +11,47 @@ use warp::http::StatusCode;
 use warp::{Filter, Rejection};
 use zeroize::Zeroizing;
 
-pub fn routes(app: App) -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone {
+pub fn routes(
+    app: App,
+) -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone {
     let get = warp::path!("register")
         .and(warp::get())
         .and(with_app(app.clone()))
         .and(request(app.clone()))
-        .and_then(|app: App, req: Req| async move { handler!(app, req, show(&app, &req, StatusCode::OK, "", HashMap::new())) });
+        .and_then(|app: App, req: Req| async move {
+            handler!(
+                app,
+                req,
+                show(&app, &req, StatusCode::OK, "", HashMap::new())
+            )
+        });
     let post = warp::path!("register")
         .and(warp::post())
         .and(with_app(app.clone()))
         .and(request(app))
         .and(raw_body())
-        .and_then(|app: App, req: Req, body: RawBody| async move { handler!(app, req, submit(&app, &req, body)) });
+        .and_then(|app: App, req: Req, body: RawBody| async move {
+            handler!(app, req, submit(&app, &req, body))
+        });
     get.or(post).unify()
 }
 
-async fn show(app: &App, req: &Req, status: StatusCode, email: &str, errors: HashMap<&str, String>) -> Outcome {
+async fn show(
+    app: &App,
+    req: &Req,
+    status: StatusCode,
+    email: &str,
+    errors: HashMap<&str, String>,
+) -> Outcome {
     let mut ctx = tera::Context::new();
     ctx.insert("email", email);
     ctx.insert("errors", &errors);
     ctx.insert("closed", &!app.settings.allow_signup);
-    let status = if app.settings.allow_signup { status } else { StatusCode::FORBIDDEN };
+    let status = if app.settings.allow_signup {
+        status
+    } else {
+        StatusCode::FORBIDDEN
+    };
     app.page(req, status, "register.html", ctx)
 }
 
@@ -61,7 +81,11 @@ async fn submit(app: &App, req: &Req, body: RawBody) -> Outcome {
         errors.insert("password_confirm", text("register_password_mismatch"));
     }
     // Echo the e-mail back only when it is short enough to be one.
-    let shown_email = if raw_email.len() <= crate::auth::MAX_EMAIL_LEN { raw_email } else { "" };
+    let shown_email = if raw_email.len() <= crate::auth::MAX_EMAIL_LEN {
+        raw_email
+    } else {
+        ""
+    };
     let Some(email) = email.filter(|_| errors.is_empty()) else {
         return show(app, req, StatusCode::BAD_REQUEST, shown_email, errors).await;
     };
@@ -75,7 +99,15 @@ async fn submit(app: &App, req: &Req, body: RawBody) -> Outcome {
         let Some(user_id) = users::insert(&tx, &email, &hash).await? else {
             return Ok(None);
         };
-        challenges::create(&tx, &challenge_hash, user_id, challenges::Stage::Enroll, ttl, req.ip).await?;
+        challenges::create(
+            &tx,
+            &challenge_hash,
+            user_id,
+            challenges::Stage::Enroll,
+            ttl,
+            req.ip,
+        )
+        .await?;
         audit::record(&tx, Some(user_id), "registered", Some(req.ip)).await?;
         tx.commit().await?;
         Ok(Some(user_id))

@@ -7,7 +7,9 @@ use crate::{handler, with_db, App};
 use warp::http::StatusCode;
 use warp::{Filter, Rejection};
 
-pub fn routes(app: App) -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone {
+pub fn routes(
+    app: App,
+) -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone {
     let root = warp::path::end()
         .and(warp::get())
         .and(with_app(app.clone()))
@@ -23,7 +25,9 @@ pub fn routes(app: App) -> impl Filter<Extract = (warp::reply::Response,), Error
         .and(with_app(app.clone()))
         .and(request(app))
         .and(raw_body())
-        .and_then(|app: App, req: Req, body: RawBody| async move { handler!(app, req, logout(&app, &req, body)) });
+        .and_then(|app: App, req: Req, body: RawBody| async move {
+            handler!(app, req, logout(&app, &req, body))
+        });
     root.or(welcome).unify().or(logout).unify()
 }
 
@@ -39,7 +43,11 @@ impl App {
 }
 
 async fn home(app: &App, req: &Req) -> Outcome {
-    let to = if app.session(req).await?.is_some() { "/welcome" } else { "/login" };
+    let to = if app.session(req).await?.is_some() {
+        "/welcome"
+    } else {
+        "/login"
+    };
     Ok(app.remember_lang(req, Page::redirect(to)).done())
 }
 
@@ -50,8 +58,11 @@ async fn welcome(app: &App, req: &Req) -> Outcome {
     let mut ctx = tera::Context::new();
     ctx.insert("email", &session.email);
     let warning = (session.abandoned_logins > 0).then(|| {
-        app.pages
-            .text(req.lang, "welcome_abandoned", &[("count", &session.abandoned_logins.to_string())])
+        app.pages.text(
+            req.lang,
+            "welcome_abandoned",
+            &[("count", &session.abandoned_logins.to_string())],
+        )
     });
     ctx.insert("abandoned_warning", &warning);
     app.page(req, StatusCode::OK, "welcome.html", ctx)

@@ -1,0 +1,13 @@
+//! HTTP contract tests (DESIGN.md §3) against a real service and a real
+//! PostgreSQL. One binary, one module per feature.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod bad_input;
+mod failover;
+mod flow;
+mod headers;
+mod operations;
+mod throttling;
+mod two_apps;

@@ -1,0 +1,437 @@
+//! Test harness: a real twofa on 127.0.0.1:0 against a fresh PostgreSQL
+//! database, and a small browser (cookie jar, forms, no redirects followed)
+//! that speaks the HTTP contract.
+//!
+//! `TWOFA_TEST_DATABASE_URL` names a PostgreSQL superuser connection;
+//! `cargo xtask test` starts a throwaway cluster and sets it.
+
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
+use twofa::config::Settings;
+use twofa::startup::{self, Server};
+
+pub fn admin_url() -> String {
+    std::env::var("TWOFA_TEST_DATABASE_URL").unwrap_or_else(|_| {
+        panic!(
+            "TWOFA_TEST_DATABASE_URL is not set. Run the tests with `cargo xtask test`, \
+             or start a database with `cargo xtask pg` and export the variable it prints."
+        )
+    })
+}
+
+/// Connects with a libpq-style string.
+pub async fn connect(url: &str) -> tokio_postgres::Client {
+    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap_or_else(|e| panic!("cannot connect to the test database ({e})"));
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    client
+}
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// Creates an empty database and returns its connection string.
+pub async fn fresh_database() -> String {
+    let admin = connect(&admin_url()).await;
+    let name = format!(
+        "twofa_test_{}_{}_{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::SeqCst),
+        rand::random::<u32>()
+    );
+    admin
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .await
+        .expect("create test database");
+    with_dbname(&admin_url(), &name)
+}
+
+fn with_dbname(url: &str, dbname: &str) -> String {
+    let kept: Vec<&str> = url
+        .split_whitespace()
+        .filter(|kv| !kv.starts_with("dbname="))
+        .collect();
+    format!("{} dbname={dbname}", kept.join(" "))
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub db_url: String,
+    pub server: Option<Server>,
+    pub key_dir: std::sync::Arc<tempfile::TempDir>,
+}
+
+/// Settings for a test instance: small argon2 cost (the logic is under
+/// test, not the cost), production cookie settings.
+pub fn test_settings(db_url: &str, key_dir: &std::path::Path) -> Settings {
+    let key_file = key_dir.join("secret-key");
+    if !key_file.exists() {
+        std::fs::write(
+            &key_file,
+            format!("{}\n", hex::encode(rand::random::<[u8; 32]>())),
+        )
+        .unwrap();
+    }
+    let mut s = Settings::default();
+    s.listen = "127.0.0.1:0".parse().unwrap();
+    s.database_url = db_url.to_string();
+    s.secret_key_file = Some(key_file);
+    s.argon2_memory_kib = 1024;
+    s.argon2_iterations = 1;
+    s.db_retry_deadline_s = 5.0;
+    s.drain_delay_ms = 100;
+    s
+}
+
+impl TestApp {
+    pub async fn spawn() -> TestApp {
+        Self::spawn_with(|_| {}).await
+    }
+
+    pub async fn spawn_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
+        let db_url = fresh_database().await;
+        let key_dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
+        Self::start(db_url, key_dir, tweak).await
+    }
+
+    /// A second instance sharing this one's database and keys: two apps
+    /// behind one proxy.
+    pub async fn sibling(&self) -> TestApp {
+        Self::start(self.db_url.clone(), self.key_dir.clone(), |_| {}).await
+    }
+
+    pub async fn sibling_with(&self, tweak: impl FnOnce(&mut Settings)) -> TestApp {
+        Self::start(self.db_url.clone(), self.key_dir.clone(), tweak).await
+    }
+
+    async fn start(
+        db_url: String,
+        key_dir: std::sync::Arc<tempfile::TempDir>,
+        tweak: impl FnOnce(&mut Settings),
+    ) -> TestApp {
+        let mut settings = test_settings(&db_url, key_dir.path());
+        tweak(&mut settings);
+        let server = startup::start(settings).await.expect("service starts");
+        TestApp {
+            base: format!("http://{}", server.addr),
+            db_url,
+            server: Some(server),
+            key_dir,
+        }
+    }
+
+    pub fn app(&self) -> &twofa::App {
+        &self.server.as_ref().unwrap().app
+    }
+
+    pub async fn db(&self) -> tokio_postgres::Client {
+        connect(&self.db_url).await
+    }
+
+    pub fn key_file(&self) -> PathBuf {
+        self.key_dir.path().join("secret-key")
+    }
+
+    pub fn browser(&self) -> Browser {
+        Browser::new(&self.base)
+    }
+
+    /// A browser pointed at this app that shares `other`'s cookies.
+    pub fn browser_like(&self, other: &Browser) -> Browser {
+        let mut b = Browser::new(&self.base);
+        b.cookies = other.cookies.clone();
+        b
+    }
+
+    /// Registers and enrols an account; returns the browser (signed in,
+    /// recovery codes acknowledged), the base32 secret and the codes.
+    pub async fn enrolled_user(&self, email: &str) -> (Browser, String, Vec<String>) {
+        let mut b = self.browser();
+        let r = b.register(email, PASSWORD).await;
+        assert_eq!(r.status, 303, "register: {}", r.body);
+        let page = b.get("/enroll").await;
+        assert_eq!(page.status, 200);
+        let secret = page.secret();
+        let code = totp_now(&secret);
+        let r = b.post("/enroll", &[("code", &code)]).await;
+        assert_eq!(r.status, 303, "enroll: {}", r.body);
+        assert_eq!(r.location(), "/recovery-codes");
+        let codes = b.get("/recovery-codes").await.recovery_codes();
+        assert_eq!(codes.len(), 10);
+        let r = b.post("/recovery-codes", &[]).await;
+        assert_eq!(r.location(), "/welcome");
+        (b, secret, codes)
+    }
+
+    pub async fn count(&self, table: &str) -> i64 {
+        self.db()
+            .await
+            .query_one(&format!("SELECT count(*) FROM {table}"), &[])
+            .await
+            .unwrap()
+            .get(0)
+    }
+
+    /// Every row of the tables a request could change, for "changes nothing" checks.
+    pub async fn snapshot(&self) -> String {
+        let db = self.db().await;
+        let mut out = String::new();
+        for table in [
+            "users",
+            "authenticators",
+            "recovery_codes",
+            "login_challenges",
+            "sessions",
+            "throttle",
+            "audit_log",
+        ] {
+            let rows = db
+                .query(
+                    &format!("SELECT row_to_json(t)::text FROM {table} t ORDER BY 1"),
+                    &[],
+                )
+                .await
+                .unwrap();
+            out.push_str(table);
+            for r in rows {
+                out.push('\n');
+                out.push_str(r.get::<_, &str>(0));
+            }
+            out.push('\n');
+        }
+        out
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(s) = self.server.take() {
+            s.shutdown().await;
+        }
+    }
+}
+
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// The current code for a base32 secret, computed by Debian's `oathtool`
+/// rather than by our own TOTP code.
+pub fn oathtool(secret_b32: &str) -> String {
+    let out = std::process::Command::new("oathtool")
+        .args(["--totp", "-b", secret_b32])
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("cannot run oathtool ({e}); install it: apt-get install oathtool")
+        });
+    assert!(
+        out.status.success(),
+        "oathtool failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+pub fn totp_now(secret_b32: &str) -> String {
+    totp_at(secret_b32, 0)
+}
+
+/// The code `offset` steps from now.
+pub fn totp_at(secret_b32: &str, offset: i64) -> String {
+    let secret = twofa::auth::totp::base32_decode(secret_b32).expect("base32 secret");
+    let step = twofa::auth::totp::step_at(twofa::auth::totp::now_unix()) + offset;
+    twofa::auth::totp::code_for_step(&secret, step)
+}
+
+/// Waits until the current TOTP step has at least `secs` seconds left, so a
+/// test's codes do not straddle a step boundary.
+pub async fn wait_for_fresh_step(secs: u64) {
+    let left = 30 - twofa::auth::totp::now_unix() % 30;
+    if left < secs {
+        tokio::time::sleep(std::time::Duration::from_secs(left + 1)).await;
+    }
+}
+
+pub struct Resp {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: String,
+}
+
+impl Resp {
+    pub fn location(&self) -> &str {
+        self.headers
+            .get("location")
+            .map_or("", |v| v.to_str().unwrap())
+    }
+
+    pub fn set_cookies(&self) -> Vec<String> {
+        self.headers
+            .get_all("set-cookie")
+            .iter()
+            .map(|v| v.to_str().unwrap().to_string())
+            .collect()
+    }
+
+    pub fn header(&self, name: &str) -> &str {
+        self.headers.get(name).map_or("", |v| v.to_str().unwrap())
+    }
+
+    /// Text of the first element with `id="…"` (no child elements).
+    pub fn element_text(&self, id: &str) -> Option<String> {
+        let marker = format!("id=\"{id}\"");
+        let at = self.body.find(&marker)?;
+        let start = at + self.body[at..].find('>')? + 1;
+        let end = start + self.body[start..].find('<')?;
+        Some(html_unescape(&self.body[start..end]))
+    }
+
+    pub fn secret(&self) -> String {
+        self.element_text("totp-secret")
+            .expect("enrolment page shows the secret")
+            .replace(' ', "")
+    }
+
+    pub fn csrf(&self) -> Option<String> {
+        let marker = "name=\"csrf_token\" value=\"";
+        let at = self.body.find(marker)? + marker.len();
+        let end = at + self.body[at..].find('"')?;
+        Some(self.body[at..end].to_string())
+    }
+
+    pub fn recovery_codes(&self) -> Vec<String> {
+        self.body
+            .match_indices("class=\"recovery-code\">")
+            .map(|(i, m)| {
+                let start = i + m.len();
+                let end = start + self.body[start..].find('<').unwrap();
+                self.body[start..end].to_string()
+            })
+            .collect()
+    }
+}
+
+pub fn html_unescape(s: &str) -> String {
+    s.replace("&#x2F;", "/")
+        .replace("&#x27;", "'")
+        .replace("&quot;", "\"")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
+/// A browser without JavaScript: keeps cookies, submits forms with their
+/// CSRF token, never follows redirects by itself.
+#[derive(Clone)]
+pub struct Browser {
+    pub base: String,
+    client: reqwest::Client,
+    pub cookies: HashMap<String, String>,
+    pub headers: Vec<(String, String)>,
+    /// The CSRF token of the last page that had a form.
+    pub csrf: Option<String>,
+}
+
+impl Browser {
+    pub fn new(base: &str) -> Browser {
+        Browser {
+            base: base.to_string(),
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            cookies: HashMap::new(),
+            headers: Vec::new(),
+            csrf: None,
+        }
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    async fn send(&mut self, req: reqwest::RequestBuilder) -> Resp {
+        let mut req = req.header("cookie", self.cookie_header());
+        for (k, v) in &self.headers {
+            req = req.header(k, v);
+        }
+        let resp = req.send().await.expect("request reaches the service");
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let body = resp.text().await.unwrap_or_default();
+        let r = Resp {
+            status,
+            headers,
+            body,
+        };
+        for c in r.set_cookies() {
+            let pair = c.split(';').next().unwrap();
+            let (k, v) = pair.split_once('=').unwrap();
+            if v.is_empty() || c.contains("Max-Age=0") {
+                self.cookies.remove(k);
+            } else {
+                self.cookies.insert(k.to_string(), v.to_string());
+            }
+        }
+        if let Some(t) = r.csrf() {
+            self.csrf = Some(t);
+        }
+        r
+    }
+
+    pub async fn get(&mut self, path: &str) -> Resp {
+        let req = self.client.get(format!("{}{path}", self.base));
+        self.send(req).await
+    }
+
+    /// Submits a form with the CSRF token of the last page (fetching the
+    /// login page first if no page was seen yet).
+    pub async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Resp {
+        if self.csrf.is_none() {
+            self.get("/login").await;
+        }
+        let token = self.csrf.clone().unwrap();
+        let mut all: Vec<(&str, &str)> = vec![("csrf_token", token.as_str())];
+        all.extend_from_slice(fields);
+        let body = serde_urlencoded::to_string(&all).unwrap();
+        self.post_raw(path, "application/x-www-form-urlencoded", body.into_bytes())
+            .await
+    }
+
+    pub async fn post_raw(&mut self, path: &str, content_type: &str, body: Vec<u8>) -> Resp {
+        let req = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .header("content-type", content_type)
+            .body(body);
+        self.send(req).await
+    }
+
+    pub async fn register(&mut self, email: &str, password: &str) -> Resp {
+        self.get("/register").await;
+        self.post(
+            "/register",
+            &[
+                ("email", email),
+                ("password", password),
+                ("password_confirm", password),
+            ],
+        )
+        .await
+    }
+
+    pub async fn login(&mut self, email: &str, password: &str) -> Resp {
+        self.get("/login").await;
+        self.post("/login", &[("email", email), ("password", password)])
+            .await
+    }
+
+    pub async fn code(&mut self, code: &str) -> Resp {
+        self.post("/login/totp", &[("code", code)]).await
+    }
+}
