@@ -152,10 +152,9 @@ fn run_scenarios(
         lab.install()?;
         up(lab)?;
         brought_up = true;
-    } else {
-        // The probe runs from target/lab/bin; the running apps keep their binary.
-        lab.build_twofa()?;
     }
+    // Otherwise the running lab's binaries (built by `lab up`) are used, for
+    // the apps and the probe alike.
     let result = scenario::run_many(lab, names, full, seed);
     if (brought_up && !keep) || interrupted() {
         let _t = util::step("tearing the lab down");
