@@ -201,6 +201,60 @@ fn common_passwords() -> &'static HashSet<&'static str> {
     })
 }
 
+/// Raw argon2id verifications per second with the configured parameters on
+/// `threads` threads, no HTTP or database: the ceiling the service is
+/// measured against. Returns a JSON object.
+pub fn bench_raw(
+    settings: &crate::config::Settings,
+    threads: usize,
+    seconds: f64,
+) -> Result<String> {
+    let params = Params::new(
+        settings.argon2_memory_kib,
+        settings.argon2_iterations,
+        settings.argon2_parallelism,
+        Some(32),
+    )
+    .map_err(|e| anyhow!("invalid argon2 parameters: {e}"))?;
+    let salt = SaltString::generate(&mut OsRng);
+    let phc = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())
+        .hash_password(b"benchmark password", &salt)
+        .map_err(|e| anyhow!("argon2: {e}"))?
+        .to_string();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs_f64(seconds);
+    let start = std::time::Instant::now();
+    let handles: Vec<_> = (0..threads.max(1))
+        .map(|_| {
+            let phc = phc.clone();
+            std::thread::spawn(move || {
+                use argon2::PasswordVerifier;
+                let parsed = PasswordHash::new(&phc).expect("own hash parses");
+                let argon = Argon2::default();
+                let mut n = 0u64;
+                while std::time::Instant::now() < deadline {
+                    argon
+                        .verify_password(b"benchmark password", &parsed)
+                        .expect("own hash verifies");
+                    n += 1;
+                }
+                n
+            })
+        })
+        .collect();
+    let total: u64 = handles.into_iter().map(|h| h.join().unwrap_or(0)).sum();
+    let elapsed = start.elapsed().as_secs_f64();
+    Ok(serde_json::json!({
+        "threads": threads,
+        "m_kib": settings.argon2_memory_kib,
+        "t": settings.argon2_iterations,
+        "p": settings.argon2_parallelism,
+        "verifications": total,
+        "seconds": elapsed,
+        "verifications_per_s": total as f64 / elapsed,
+    })
+    .to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -275,58 +329,4 @@ mod tests {
         );
         assert_eq!(check_new_password("vivid-otter-lamp-42"), None);
     }
-}
-
-/// Raw argon2id verifications per second with the configured parameters on
-/// `threads` threads, no HTTP or database: the ceiling the service is
-/// measured against. Returns a JSON object.
-pub fn bench_raw(
-    settings: &crate::config::Settings,
-    threads: usize,
-    seconds: f64,
-) -> Result<String> {
-    let params = Params::new(
-        settings.argon2_memory_kib,
-        settings.argon2_iterations,
-        settings.argon2_parallelism,
-        Some(32),
-    )
-    .map_err(|e| anyhow!("invalid argon2 parameters: {e}"))?;
-    let salt = SaltString::generate(&mut OsRng);
-    let phc = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())
-        .hash_password(b"benchmark password", &salt)
-        .map_err(|e| anyhow!("argon2: {e}"))?
-        .to_string();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs_f64(seconds);
-    let start = std::time::Instant::now();
-    let handles: Vec<_> = (0..threads.max(1))
-        .map(|_| {
-            let phc = phc.clone();
-            std::thread::spawn(move || {
-                use argon2::PasswordVerifier;
-                let parsed = PasswordHash::new(&phc).expect("own hash parses");
-                let argon = Argon2::default();
-                let mut n = 0u64;
-                while std::time::Instant::now() < deadline {
-                    argon
-                        .verify_password(b"benchmark password", &parsed)
-                        .expect("own hash verifies");
-                    n += 1;
-                }
-                n
-            })
-        })
-        .collect();
-    let total: u64 = handles.into_iter().map(|h| h.join().unwrap_or(0)).sum();
-    let elapsed = start.elapsed().as_secs_f64();
-    Ok(serde_json::json!({
-        "threads": threads,
-        "m_kib": settings.argon2_memory_kib,
-        "t": settings.argon2_iterations,
-        "p": settings.argon2_parallelism,
-        "verifications": total,
-        "seconds": elapsed,
-        "verifications_per_s": total as f64 / elapsed,
-    })
-    .to_string())
 }

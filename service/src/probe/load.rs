@@ -128,12 +128,23 @@ pub async fn run(args: LoadArgs) -> Result<i32> {
                 if i >= n {
                     return Ok::<_, anyhow::Error>(made);
                 }
-                let base = &direct[(i as usize + w) % direct.len()];
-                let mut b = Browser::new(&http, base, None, patience);
-                let email = format!("load-{run_id}-{i}@example.test");
-                match flow::register(&mut b, &email).await {
-                    Ok(a) => made.push(a),
-                    Err(f) => bail!("registering {email} on {base} before the load failed: {f}"),
+                // A transient failure (an app restarting) is retried with a
+                // new address on the next app; three in a row end the run.
+                let mut tries = 0;
+                loop {
+                    let base = &direct[(i as usize + w + tries) % direct.len()];
+                    let mut b = Browser::new(&http, base, None, patience);
+                    let email = format!("load-{run_id}-{i}-{tries}@example.test");
+                    match flow::register(&mut b, &email).await {
+                        Ok(a) => {
+                            made.push(a);
+                            break;
+                        }
+                        Err(f) if tries >= 2 => {
+                            bail!("registering {email} on {base} before the load failed: {f}")
+                        }
+                        Err(_) => tries += 1,
+                    }
                 }
             }
         });
@@ -142,13 +153,13 @@ pub async fn run(args: LoadArgs) -> Result<i32> {
         accounts.extend(r??);
     }
     let setup_s = setup_start.elapsed().as_secs_f64();
+    // Drivers wait for this line before injecting a fault.
     eprintln!(
         "probe load: {} accounts ready in {setup_s:.1} s; load for {} s at {} logins/s",
         accounts.len(),
         args.seconds,
         args.rate
     );
-
     // 2. The load.
     let acknowledged: Arc<Mutex<Vec<String>>> = Arc::new(Mutex::new(
         accounts.iter().map(|a| a.email.clone()).collect(),

@@ -77,15 +77,16 @@ pub fn test_settings(db_url: &str, key_dir: &std::path::Path) -> Settings {
         )
         .unwrap();
     }
-    let mut s = Settings::default();
-    s.listen = "127.0.0.1:0".parse().unwrap();
-    s.database_url = db_url.to_string();
-    s.secret_key_file = Some(key_file);
-    s.argon2_memory_kib = 1024;
-    s.argon2_iterations = 1;
-    s.db_retry_deadline_s = 5.0;
-    s.drain_delay_ms = 100;
-    s
+    Settings {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        database_url: db_url.to_string(),
+        secret_key_file: Some(key_file),
+        argon2_memory_kib: 1024,
+        argon2_iterations: 1,
+        db_retry_deadline_s: 5.0,
+        drain_delay_ms: 100,
+        ..Settings::default()
+    }
 }
 
 impl TestApp {
