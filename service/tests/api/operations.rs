@@ -273,3 +273,46 @@ async fn migrations_run_once_with_three_apps_booting_together() {
         .get(0);
     assert_eq!(n, twofa::db::migrations::latest_version() as i64);
 }
+
+#[tokio::test]
+async fn rotated_keys_keep_secrets_readable_and_reseal_them_at_login() {
+    wait_for_fresh_step(6).await;
+    let old = TestApp::spawn().await;
+    let (_, secret, _) = old.enrolled_user("yan@example.com").await;
+    let old_id: String = old
+        .db()
+        .await
+        .query_one("SELECT key_id FROM authenticators", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let new_key = old.key_dir.path().join("new-key");
+    std::fs::write(&new_key, hex::encode(rand::random::<[u8; 32]>())).unwrap();
+    // Without the old key the secret cannot be opened: the login fails closed.
+    let forgetful = old
+        .sibling_with(|s| s.secret_key_file = Some(new_key.clone()))
+        .await;
+    let mut b = forgetful.browser();
+    b.login("yan@example.com", PASSWORD).await;
+    assert_eq!(b.code(&totp_at(&secret, 1)).await.status, 401);
+    // With the old key listed as previous, the login works and re-seals.
+    let rotated = old
+        .sibling_with(|s| {
+            s.previous_secret_key_files = vec![s.secret_key_file.clone().unwrap()];
+            s.secret_key_file = Some(new_key.clone());
+        })
+        .await;
+    let mut b = rotated.browser();
+    b.login("yan@example.com", PASSWORD).await;
+    // The failed attempt above counted; wait out nothing (one failure < 5).
+    assert_eq!(b.code(&totp_at(&secret, 1)).await.status, 303);
+    let new_id: String = old
+        .db()
+        .await
+        .query_one("SELECT key_id FROM authenticators", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_ne!(new_id, old_id);
+    assert_eq!(new_id, rotated.app().secrets.current_key_id());
+}
