@@ -90,7 +90,8 @@ impl Default for Settings {
             shutdown_timeout_s: 10,
             watchdog_db_grace_s: 60,
             log_format: "text".into(),
-            log: "info".into(),
+            // The driver logs every server NOTICE at info level.
+            log: "info,tokio_postgres=warn".into(),
         }
     }
 }
