@@ -145,7 +145,7 @@ fn service(args: Args) -> Result<()> {
     let small = rt.block_on(bench.growth_phase(
         &format!(
             "{} accounts, 1 expired session and pending login",
-            args.accounts
+            thousands(args.accounts as u64)
         ),
         &args,
         || {
@@ -160,7 +160,7 @@ fn service(args: Args) -> Result<()> {
     let mut expired = rt.block_on(bench.growth_phase(
         &format!(
             "{} accounts, {} expired sessions and {} expired pending logins",
-            args.accounts,
+            thousands(args.accounts as u64),
             thousands(args.expired as u64),
             thousands(args.expired as u64)
         ),
@@ -581,7 +581,10 @@ impl Sql<'_> {
     fn insert_expired(&self, n: usize) -> Result<()> {
         let tag = INSERTS.fetch_add(1, Ordering::SeqCst);
         self.exec(
-            &format!("inserting {n} expired sessions and pending logins"),
+            &format!(
+                "inserting {} expired sessions and pending logins",
+                thousands(n as u64)
+            ),
             &format!(
                 "INSERT INTO sessions (id_hash, user_id, created_at, expires_at)
                  SELECT sha256(('bench-expired-session-{tag}-' || g)::bytea),

@@ -204,11 +204,21 @@ pub fn run(args: Args) -> Result<()> {
 }
 
 fn cargo(args: &[&str]) -> Result<()> {
-    util::run(
-        Command::new(env_cargo())
-            .args(args)
-            .current_dir(util::root()),
-    )
+    run_cargo(Command::new(env_cargo()).args(args), args)
+}
+
+/// Runs cargo with inherited output; a failure names the command without
+/// its environment (which holds the throwaway database password).
+fn run_cargo(cmd: &mut Command, args: &[&str]) -> Result<()> {
+    let shown = format!("cargo {}", args.join(" "));
+    let status = cmd
+        .current_dir(util::root())
+        .status()
+        .with_context(|| format!("could not start {shown}"))?;
+    if !status.success() {
+        anyhow::bail!("`{shown}` failed ({status}); its output above says where");
+    }
+    Ok(())
 }
 
 /// The cargo that runs us (rustup's proxy may not be on PATH under sudo/CI).
@@ -237,12 +247,13 @@ fn cargo_test() -> Result<()> {
     // too, so both sides are checked against each other.
     let classes = apk::core_classes().context("compiling the authenticator core for the tests")?;
     let cluster = pg::Cluster::start("test", pg::Options::for_tests())?;
-    let result = util::run(
+    let args = ["test", "--workspace"];
+    let result = run_cargo(
         Command::new(env_cargo())
-            .args(["test", "--workspace"])
-            .current_dir(util::root())
+            .args(args)
             .env("TWOFA_TEST_DATABASE_URL", cluster.url())
             .env("TWOFA_AUTHENTICATOR_CLASSES", &classes),
+        &args,
     );
     if result.is_err() {
         eprintln!("    PostgreSQL log: {}", cluster.log_path().display());
