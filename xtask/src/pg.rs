@@ -118,11 +118,27 @@ impl Cluster {
     /// runs, then creates and starts a new cluster `target/pg/<name>-<pid>`.
     pub fn start(name: &str, opts: Options) -> Result<Cluster> {
         let bin = ensure_installed()?;
+        let as_postgres = util::is_root();
         let base = util::target_dir().join("pg");
         fs::create_dir_all(&base).with_context(|| format!("creating {}", base.display()))?;
         clean_leftovers(&base, &bin);
-
-        let as_postgres = util::is_root();
+        // As root the server runs as `postgres`, which must be able to walk
+        // down to the folder; a checkout under /root (mode 700) does not let
+        // it, so such clusters live under /tmp instead.
+        let base = if as_postgres && !postgres_can_enter(&base) {
+            let tmp = PathBuf::from("/tmp/twofa-pg");
+            fs::create_dir_all(&tmp)?;
+            fs::set_permissions(&tmp, std::os::unix::fs::PermissionsExt::from_mode(0o711))?;
+            clean_leftovers(&tmp, &bin);
+            eprintln!(
+                "    the postgres user cannot enter {}; using {}",
+                base.display(),
+                tmp.display()
+            );
+            tmp
+        } else {
+            base
+        };
         let dir = base.join(format!("{name}-{}", std::process::id()));
         let _t = util::step(&format!("starting PostgreSQL in {}", dir.display()));
         if dir.exists() {
@@ -461,6 +477,14 @@ fn chown_to_postgres(path: &Path) -> Result<()> {
 
 /// Gives the cluster folder to `postgres` and checks that it can reach it
 /// (every parent must be searchable by others).
+fn postgres_can_enter(dir: &Path) -> bool {
+    Command::new("runuser")
+        .args(["-u", "postgres", "--", "test", "-x"])
+        .arg(dir)
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
 fn make_reachable_for_postgres(dir: &Path) -> Result<()> {
     chown_to_postgres(dir)?;
     let probe = Command::new("runuser")
