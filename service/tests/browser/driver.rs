@@ -121,6 +121,7 @@ impl Driver {
             lang: lang.to_string(),
             texts: texts(lang),
             console: Vec::new(),
+            status_entries: Vec::new(),
         };
         page.resize(size).await;
         page
@@ -162,6 +163,8 @@ pub struct Page {
     pub texts: BTreeMap<String, String>,
     /// Every console entry seen so far, as "LEVEL message" (url first).
     pub console: Vec<String>,
+    /// The document's own 4xx status lines (see `check_console`).
+    pub status_entries: Vec<String>,
 }
 
 impl Page {
@@ -289,6 +292,13 @@ impl Page {
 
     /// Takes the console entries logged since the last call; panics on any
     /// error or warning (a CSP violation is logged as an error).
+    ///
+    /// One kind of entry is not a fault of the page: Chromium logs "Failed
+    /// to load resource: … status of 401" for the document itself when the
+    /// HTTP contract (DESIGN.md §3) answers a wrong code with 401, a bad
+    /// form with 400, a throttled attempt with 429 or an unknown page with
+    /// 404. Those are kept in `status_entries`, and only for the page's own
+    /// URL; the same line for any other resource (stylesheet, icon) fails.
     pub async fn check_console(&mut self) {
         let entries = self
             .client
@@ -296,16 +306,29 @@ impl Page {
             .await
             .expect("chromedriver's log endpoint (goog:loggingPrefs)");
         let list = entries.as_array().cloned().unwrap_or_default();
-        let here = self.path().await;
+        let here = self.client.current_url().await.expect("current url");
+        let document = here.as_str().split('#').next().unwrap_or("").to_string();
         for e in list {
             let level = e["level"].as_str().unwrap_or("?").to_string();
             let message = e["message"].as_str().unwrap_or("").to_string();
+            let source = e["source"].as_str().unwrap_or("").to_string();
+            let contract_status = ["400", "401", "404", "429"].iter().any(|s| {
+                message
+                    == format!(
+                        "{document} - Failed to load resource: the server responded with a status of {s} ({})",
+                        status_reason(s)
+                    )
+            });
+            if source == "network" && contract_status {
+                self.status_entries.push(message);
+                continue;
+            }
             self.console.push(format!("{level} {message}"));
             assert!(
                 level != "SEVERE"
                     && level != "WARNING"
                     && !message.contains("Content Security Policy"),
-                "console {level} on {here}: {message}"
+                "console {level} ({source}) on {document}: {message}"
             );
         }
     }
@@ -403,6 +426,16 @@ impl Page {
 
     pub async fn close(self) {
         let _ = self.client.close().await;
+    }
+}
+
+fn status_reason(code: &str) -> &'static str {
+    match code {
+        "400" => "Bad Request",
+        "401" => "Unauthorized",
+        "404" => "Not Found",
+        "429" => "Too Many Requests",
+        _ => "",
     }
 }
 
