@@ -1,19 +1,20 @@
 //! argon2id password hashing off the async runtime, behind a semaphore sized
 //! to the cores, so a flood of logins queues instead of exhausting memory.
 //!
-//! Each blocking worker keeps its argon2 memory (19 MiB at the OWASP
-//! baseline) between hashes, which saves the page faults of a fresh
-//! allocation per hash; `argon2_reuse_memory = false` turns that off so the
-//! benefit can be measured (docs/benchmarks.md).
+//! The argon2 memory (19 MiB at the OWASP baseline) is kept between hashes
+//! in a pool of at most one buffer per permit, which saves the page faults of
+//! a fresh allocation per hash while bounding the memory to
+//! `workers × 19 MiB` however many blocking threads tokio starts;
+//! `argon2_reuse_memory = false` turns that off so the benefit can be
+//! measured (docs/benchmarks.md).
 
 use crate::metrics::METRICS;
 use anyhow::{anyhow, Result};
 use argon2::password_hash::{PasswordHash, PasswordHasher, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use rand::rngs::OsRng;
-use std::cell::RefCell;
 use std::collections::HashSet;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use subtle::ConstantTimeEq;
 use tokio::sync::Semaphore;
 use zeroize::Zeroizing;
@@ -25,11 +26,8 @@ pub const MAX_PASSWORD_LEN: usize = 1024;
 pub struct PasswordHashing {
     params: Params,
     permits: Arc<Semaphore>,
-    reuse_memory: bool,
-}
-
-thread_local! {
-    static MEMORY: RefCell<Vec<Block>> = const { RefCell::new(Vec::new()) };
+    /// Idle argon2 buffers; never more than there are permits.
+    buffers: Option<Arc<Mutex<Vec<Vec<Block>>>>>,
 }
 
 /// Salt for the dummy verification of unknown e-mails: its cost is what
@@ -49,7 +47,7 @@ impl PasswordHashing {
         Ok(PasswordHashing {
             params,
             permits: Arc::new(Semaphore::new(workers.max(1))),
-            reuse_memory,
+            buffers: reuse_memory.then(|| Arc::new(Mutex::new(Vec::new()))),
         })
     }
 
@@ -76,9 +74,18 @@ impl PasswordHashing {
         stored: Option<String>,
     ) -> Result<bool> {
         let params = self.params.clone();
-        let reuse = self.reuse_memory;
-        self.blocking(move || verify_blocking(&password, stored.as_deref(), params, reuse))
-            .await?
+        let buffers = self.buffers.clone();
+        self.blocking(move || {
+            verify_blocking(&password, stored.as_deref(), params, buffers.as_deref())
+        })
+        .await?
+    }
+
+    /// Argon2 buffers kept for reuse (at most one per worker).
+    pub fn pooled_buffers(&self) -> usize {
+        self.buffers
+            .as_ref()
+            .map_or(0, |b| b.lock().map_or(0, |pool| pool.len()))
     }
 
     /// How many hash computations wait for a worker right now.
@@ -105,11 +112,13 @@ impl PasswordHashing {
     }
 }
 
+type Buffers = Mutex<Vec<Vec<Block>>>;
+
 fn verify_blocking(
     password: &str,
     stored: Option<&str>,
     current: Params,
-    reuse: bool,
+    reuse: Option<&Buffers>,
 ) -> Result<bool> {
     let Some(stored) = stored else {
         let mut out = [0u8; 32];
@@ -145,26 +154,32 @@ fn compute(
     password: &[u8],
     salt: &[u8],
     out: &mut [u8],
-    reuse: bool,
+    buffers: Option<&Buffers>,
 ) -> Result<()> {
     let blocks = params.block_count();
     let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
-    let mut run = |memory: &mut [Block]| {
-        argon
-            .hash_password_into_with_memory(password, salt, out, memory)
-            .map_err(|e| anyhow!("argon2: {e}"))
+    let Some(buffers) = buffers else {
+        let mut memory = vec![Block::default(); blocks];
+        return argon
+            .hash_password_into_with_memory(password, salt, out, &mut memory[..])
+            .map_err(|e| anyhow!("argon2: {e}"));
     };
-    if reuse {
-        MEMORY.with(|m| {
-            let mut memory = m.borrow_mut();
-            if memory.len() < blocks {
-                memory.resize(blocks, Block::default());
-            }
-            run(&mut memory[..blocks])
-        })
-    } else {
-        run(&mut vec![Block::default(); blocks])
+    // Called while holding a permit, so at most `workers` buffers exist.
+    let mut memory = buffers
+        .lock()
+        .map(|mut b| b.pop())
+        .unwrap_or(None)
+        .unwrap_or_default();
+    if memory.len() < blocks {
+        memory.resize(blocks, Block::default());
     }
+    let result = argon
+        .hash_password_into_with_memory(password, salt, out, &mut memory[..blocks])
+        .map_err(|e| anyhow!("argon2: {e}"));
+    if let Ok(mut pool) = buffers.lock() {
+        pool.push(memory);
+    }
+    result
 }
 
 /// Why a new password is refused, if it is.
@@ -316,6 +331,29 @@ mod tests {
             .verify(Zeroizing::new("another passphrase".into()), Some(phc))
             .await
             .unwrap());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn memory_stays_bounded_by_the_workers() {
+        let h = PasswordHashing::new(256, 1, 1, 2, true).unwrap();
+        let phc = h
+            .hash(Zeroizing::new("a long enough password".into()))
+            .await
+            .unwrap();
+        let tasks: Vec<_> = (0..40)
+            .map(|_| {
+                let (h, phc) = (h.clone(), phc.clone());
+                tokio::spawn(async move {
+                    h.verify(Zeroizing::new("a long enough password".into()), Some(phc))
+                        .await
+                })
+            })
+            .collect();
+        for t in tasks {
+            assert!(t.await.unwrap().unwrap());
+        }
+        let kept = h.pooled_buffers();
+        assert!((1..=2).contains(&kept), "{kept} buffers for 2 workers");
     }
 
     #[test]
