@@ -118,7 +118,7 @@ impl Lab {
 
     /// Everything that does not depend on the network: packages, users, the
     /// Patroni virtualenv, the twofa binary.
-    pub fn install(&self) -> Result<()> {
+    pub fn install(&self, build: bool) -> Result<()> {
         deps::ensure(
             "the fault-tolerance lab",
             &[
@@ -162,7 +162,11 @@ impl Lab {
             ]))?;
         }
         self.ensure_patroni()?;
-        self.build_twofa()
+        if build {
+            self.build_twofa()
+        } else {
+            self.copy_twofa()
+        }
     }
 
     fn ensure_patroni(&self) -> Result<()> {
@@ -206,6 +210,10 @@ impl Lab {
                     "twofa",
                 ]),
         )?;
+        self.copy_twofa()
+    }
+
+    fn copy_twofa(&self) -> Result<()> {
         let bin_dir = self.dir.join("bin");
         std::fs::create_dir_all(&bin_dir)?;
         let dst = self.twofa_bin();

@@ -28,7 +28,11 @@ pub struct Args {
 #[derive(clap::Subcommand)]
 enum Cmd {
     /// Bring the whole cluster up from nothing (tears down a leftover lab first).
-    Up,
+    Up {
+        /// Use target/release/twofa as it is instead of building it.
+        #[arg(long)]
+        no_build: bool,
+    },
     /// Stop every lab process and delete the namespaces.
     Down,
     /// Show each node, its processes, the Patroni leader, the VIP holder and memory.
@@ -49,6 +53,9 @@ enum Cmd {
         /// Leave the lab up afterwards even if this run brought it up.
         #[arg(long)]
         keep: bool,
+        /// Use target/release/twofa as it is instead of building it.
+        #[arg(long)]
+        no_build: bool,
     },
 }
 
@@ -81,8 +88,8 @@ pub fn run(args: Args) -> Result<()> {
     trap_signals();
     let lab = Lab::new()?;
     match args.cmd {
-        Cmd::Up => {
-            lab.install()?;
+        Cmd::Up { no_build } => {
+            lab.install(!no_build)?;
             up(&lab)?;
             eprintln!("    `cargo xtask lab status` shows it; `cargo xtask lab down` stops it");
             Ok(())
@@ -102,13 +109,14 @@ pub fn run(args: Args) -> Result<()> {
             full,
             seed,
             keep,
+            no_build,
         } => {
             let names = match (scenario, all) {
                 (Some(s), false) => vec![s],
                 (None, true) => scenario::ALL.iter().map(|s| s.to_string()).collect(),
                 _ => bail!("name one scenario or pass --all"),
             };
-            run_scenarios(&lab, &names, full, seed, keep)
+            run_scenarios(&lab, &names, full, seed, keep, !no_build)
         }
     }
 }
@@ -146,10 +154,11 @@ fn run_scenarios(
     full: bool,
     seed: Option<u64>,
     keep: bool,
+    build: bool,
 ) -> Result<()> {
     let mut brought_up = false;
-    if net::existing()?.is_empty() || lab.wait_healthy(Duration::from_secs(5)).is_err() {
-        lab.install()?;
+    if net::existing()?.is_empty() || lab.wait_healthy(Duration::from_secs(60)).is_err() {
+        lab.install(build)?;
         up(lab)?;
         brought_up = true;
     }
@@ -170,7 +179,7 @@ pub fn ci() -> Result<()> {
     net::require_root("the lab part of cargo xtask test")?;
     trap_signals();
     let lab = Lab::new()?;
-    lab.install()?;
+    lab.install(true)?;
     up(&lab)?;
     let names: Vec<String> = scenario::ALL.iter().map(|s| s.to_string()).collect();
     let result = scenario::run_many(&lab, &names, false, None);

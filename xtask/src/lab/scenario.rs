@@ -262,6 +262,30 @@ impl<'a> Run<'a> {
             t.vip_url()
         );
         self.load = Some((child, out));
+        // Faults start once the accounts exist: wait for the probe's line.
+        let log_path = res.join(format!("{name}.load{}.log", self.loads));
+        let start = Instant::now();
+        loop {
+            let text = std::fs::read_to_string(&log_path).unwrap_or_default();
+            if text.contains("accounts ready") {
+                break;
+            }
+            if let Some((child, _)) = self.load.as_mut() {
+                if let Some(status) = child.try_wait()? {
+                    bail!(
+                        "the load exited ({status}) before its accounts were ready: {}",
+                        text.trim()
+                    );
+                }
+            }
+            if start.elapsed() > Duration::from_secs(180) {
+                bail!(
+                    "the load's accounts were not ready within 180 s; see {}",
+                    log_path.display()
+                );
+            }
+            sleep_checked(Duration::from_millis(100))?;
+        }
         Ok(())
     }
 
@@ -610,8 +634,9 @@ pub fn run_one(lab: &Lab, name: &str, full: bool, seed: Option<u64>) -> Result<b
     let mut failures = Vec::new();
     for (i, step) in scenario.steps.iter().enumerate() {
         eprintln!(
-            "  step {}: {}{}",
+            "  step {} (t+{:.1} s): {}{}",
             i + 1,
+            started.elapsed().as_secs_f64(),
             step.action,
             step.node
                 .as_deref()
