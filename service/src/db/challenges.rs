@@ -71,14 +71,3 @@ pub async fn finish(c: &impl GenericClient, id_hash: &[u8]) -> Result<bool, Erro
         .await?;
     Ok(c.execute(&st, &[&id_hash]).await? == 1)
 }
-
-/// Password-step logins of this user that expired without a code and that
-/// the purge has not yet turned into audit events.
-pub async fn count_abandoned(c: &impl GenericClient, user_id: i64) -> Result<i64, Error> {
-    let st = c
-        .prepare_cached(
-            "SELECT count(*) FROM login_challenges WHERE user_id = $1 AND stage = 'totp' AND expires_at <= now()",
-        )
-        .await?;
-    Ok(c.query_one(&st, &[&user_id]).await?.get(0))
-}

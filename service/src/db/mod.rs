@@ -8,6 +8,7 @@
 pub mod audit;
 pub mod authenticators;
 pub mod challenges;
+pub mod logins;
 pub mod maintenance;
 pub mod migrations;
 pub mod recovery;

@@ -20,23 +20,3 @@ pub async fn replace(
     }
     Ok(())
 }
-
-/// Uses a code: true only the first time, even with two apps racing.
-pub async fn consume(c: &impl GenericClient, user_id: i64, hash: &[u8]) -> Result<bool, Error> {
-    let st = c
-        .prepare_cached(
-            "UPDATE recovery_codes SET used_at = now()
-             WHERE user_id = $1 AND code_hash = $2 AND used_at IS NULL",
-        )
-        .await?;
-    Ok(c.execute(&st, &[&user_id, &hash]).await? == 1)
-}
-
-pub async fn remaining(c: &impl GenericClient, user_id: i64) -> Result<i64, Error> {
-    let st = c
-        .prepare_cached(
-            "SELECT count(*) FROM recovery_codes WHERE user_id = $1 AND used_at IS NULL",
-        )
-        .await?;
-    Ok(c.query_one(&st, &[&user_id]).await?.get(0))
-}

@@ -62,6 +62,9 @@ pub struct Browser<'a> {
     /// Retry connect failures until this instant.
     pub deadline: Instant,
     pub connect_retries: u64,
+    /// Wait and retry on 429 (the proxy's per-IP rate limit answers before
+    /// any app sees the request): for setup and final checks, not the load.
+    pub retry_throttled: bool,
 }
 
 pub struct Answer {
@@ -85,6 +88,7 @@ impl<'a> Browser<'a> {
             events,
             deadline: Instant::now() + patience,
             connect_retries: 0,
+            retry_throttled: false,
         }
     }
 
@@ -151,6 +155,15 @@ impl<'a> Browser<'a> {
                         .get(reqwest::header::RETRY_AFTER)
                         .and_then(|v| v.to_str().ok())
                         .map(str::to_string);
+                    if status == 429 && self.retry_throttled && Instant::now() < self.deadline {
+                        let wait = retry_after
+                            .as_deref()
+                            .and_then(|v| v.parse::<u64>().ok())
+                            .unwrap_or(1)
+                            .clamp(1, 10);
+                        tokio::time::sleep(Duration::from_secs(wait)).await;
+                        continue;
+                    }
                     match resp.text().await {
                         Ok(body) if status < 500 => {
                             self.record(true);

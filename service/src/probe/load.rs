@@ -133,7 +133,8 @@ pub async fn run(args: LoadArgs) -> Result<i32> {
                 let mut tries = 0;
                 loop {
                     let base = &direct[(i as usize + w + tries) % direct.len()];
-                    let mut b = Browser::new(&http, base, None, patience);
+                    let mut b = Browser::new(&http, base, None, patience * 4);
+                    b.retry_throttled = true;
                     let email = format!("load-{run_id}-{i}-{tries}@example.test");
                     match flow::register(&mut b, &email).await {
                         Ok(a) => {
@@ -304,7 +305,8 @@ pub async fn run(args: LoadArgs) -> Result<i32> {
                 let mut ok = false;
                 for attempt in 0..4 {
                     let base = &direct[(w + attempt) % direct.len()];
-                    let mut b = Browser::new(&http, base, None, Duration::from_secs(10));
+                    let mut b = Browser::new(&http, base, None, Duration::from_secs(60));
+                    b.retry_throttled = true;
                     // A full login when a code is still unspent; otherwise
                     // (both this step's and the next code used) the password
                     // step, whose 303 to /login/totp, not /enroll, proves the

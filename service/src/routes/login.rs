@@ -4,7 +4,7 @@
 use super::{raw_body, request, with_app, Outcome, Page, RawBody, Req};
 use crate::auth::{normalize_email, tokens, totp};
 use crate::db::{
-    audit, authenticators, challenges, recovery, sessions, throttle, users, DbError, GenericClient,
+    audit, authenticators, challenges, logins, throttle, users, DbError, GenericClient,
 };
 use crate::metrics::{Outcome as LoginOutcome, METRICS};
 use crate::{handler, with_db, App};
@@ -254,35 +254,55 @@ enum Verdict {
     NoLogin,
 }
 
-/// Ends the login: the challenge is consumed, a session with a new id
-/// begins, and logins abandoned since the last one are counted for the
-/// welcome page.
-async fn complete_login(
+/// Proves the factor and opens the session in one statement; on a wrong
+/// factor counts the failure (which may lock the account).
+async fn finish_or_count(
     c: &impl GenericClient,
     app: &App,
-    user_id: i64,
+    req: &Req,
+    login: &logins::PendingLogin,
     challenge_hash: &[u8],
-    ip: std::net::IpAddr,
+    proof: Option<logins::Proof<'_>>,
     event: &str,
-) -> Result<Option<String>, DbError> {
-    if !challenges::finish(c, challenge_hash).await? {
-        return Ok(None);
+) -> Result<Verdict, DbError> {
+    if let Some(proof) = proof {
+        let session = tokens::random_token();
+        let done = logins::finish(
+            c,
+            challenge_hash,
+            login.user_id,
+            proof,
+            &tokens::hash_token(&session),
+            app.settings.session_ttl_s as i64,
+            event,
+            req.ip,
+        )
+        .await?;
+        if done.proved {
+            return Ok(if done.signed_in {
+                Verdict::SignedIn { session }
+            } else {
+                Verdict::NoLogin
+            });
+        }
     }
-    let previous = users::mark_login(c, user_id).await?;
-    let abandoned = audit::abandoned_since(c, user_id, previous).await?
-        + challenges::count_abandoned(c, user_id).await?;
-    let session = tokens::random_token();
-    sessions::create(
+    let failure = users::record_code_failure(c, login.user_id).await?;
+    audit::record(
         c,
-        &tokens::hash_token(&session),
-        user_id,
-        app.settings.session_ttl_s as i64,
-        false,
-        abandoned.min(i32::MAX as i64) as i32,
+        Some(login.user_id),
+        if failure.locked {
+            "locked"
+        } else {
+            "code_failed"
+        },
+        Some(req.ip),
     )
     .await?;
-    audit::record(c, Some(user_id), event, Some(ip)).await?;
-    Ok(Some(session))
+    Ok(if failure.locked {
+        Verdict::Locked
+    } else {
+        Verdict::Wrong
+    })
 }
 
 async fn totp_submit(app: &App, req: &Req, body: RawBody) -> Outcome {
@@ -299,82 +319,53 @@ async fn totp_submit(app: &App, req: &Req, body: RawBody) -> Outcome {
     // by the time it was typed.
     let now = totp::now_unix();
     let verdict = with_db!(app.db, |c| {
-        let tx = c.transaction().await?;
-        let Some(ch) = challenges::get(&tx, &id_hash).await? else {
+        let Some(login) = logins::load(&*c, &id_hash).await? else {
             return Ok(Verdict::NoLogin);
         };
-        if ch.stage != challenges::Stage::Totp {
+        if login.enrolling {
             return Ok(Verdict::NoLogin);
         }
-        let Some(user) = users::by_id(&tx, ch.user_id).await? else {
-            return Ok(Verdict::NoLogin);
-        };
-        if user.locked {
+        if login.locked {
             return Ok(Verdict::Locked);
         }
-        if user.totp_retry_after_s > 0 {
-            return Ok(Verdict::Throttled(user.totp_retry_after_s));
+        if login.retry_after_s > 0 {
+            return Ok(Verdict::Throttled(login.retry_after_s));
         }
         let Some(code) = code else {
             // Not a code at all: refused before it can count as a guess.
             return Ok(Verdict::Wrong);
         };
-        let mut accepted = false;
-        for a in authenticators::for_user(&tx, user.id)
-            .await?
-            .iter()
-            .filter(|a| a.confirmed)
-        {
-            let Ok(secret) = app.secrets.open(user.id, &a.secret_ct, &a.key_id) else {
+        let mut proof = None;
+        for (id, sealed, key_id) in &login.authenticators {
+            let Ok(secret) = app.secrets.open(login.user_id, sealed, key_id) else {
                 tracing::error!(
-                    authenticator = a.id,
+                    authenticator = id,
                     "TOTP secret does not decrypt with the configured keys"
                 );
                 continue;
             };
             if let Some(step) = totp::matching_step(&secret, code, now) {
-                if authenticators::claim_step(&tx, a.id, step).await? {
-                    accepted = true;
-                    if a.key_id != app.secrets.current_key_id() {
-                        let (ct, key_id) = app
-                            .secrets
-                            .seal(user.id, &secret)
-                            .expect("AES-GCM sealing cannot fail");
-                        authenticators::rewrap(&tx, a.id, &ct, &key_id).await?;
-                    }
-                    break;
+                if key_id != app.secrets.current_key_id() {
+                    let (ct, new_id) = app
+                        .secrets
+                        .seal(login.user_id, &secret)
+                        .expect("AES-GCM sealing cannot fail");
+                    authenticators::rewrap(&*c, *id, &ct, &new_id).await?;
                 }
-                METRICS.totp_replays.inc();
-                tracing::warn!(user = user.id, "replayed TOTP code refused");
+                proof = Some(logins::Proof::Totp {
+                    authenticator_id: *id,
+                    step,
+                });
+                break;
             }
         }
-        if !accepted {
-            let failure = users::record_code_failure(&tx, user.id).await?;
-            audit::record(
-                &tx,
-                Some(user.id),
-                if failure.locked {
-                    "locked"
-                } else {
-                    "code_failed"
-                },
-                Some(req.ip),
-            )
-            .await?;
-            tx.commit().await?;
-            return Ok(if failure.locked {
-                Verdict::Locked
-            } else {
-                Verdict::Wrong
-            });
+        let matched = proof.is_some();
+        let verdict = finish_or_count(&*c, app, req, &login, &id_hash, proof, "login").await?;
+        if matched && matches!(verdict, Verdict::Wrong | Verdict::Locked) {
+            METRICS.totp_replays.inc();
+            tracing::warn!(user = login.user_id, "replayed TOTP code refused");
         }
-        users::clear_code_failures(&tx, user.id, false).await?;
-        let Some(session) = complete_login(&tx, app, user.id, &id_hash, req.ip, "login").await?
-        else {
-            return Ok(Verdict::NoLogin);
-        };
-        tx.commit().await?;
-        Ok(Verdict::SignedIn { session })
+        Ok(verdict)
     })?;
     if code.is_none() && matches!(verdict, Verdict::Wrong) {
         let msg = app.pages.text(req.lang, "totp_format", &[]);
@@ -456,10 +447,37 @@ async fn recovery_submit(app: &App, req: &Req, body: RawBody) -> Outcome {
     let Some(cookie) = req.cookie(&app.cookies.login) else {
         return Ok(Page::redirect("/login").done());
     };
-    let Some(code) = tokens::normalize_recovery_code(form.get("recovery_code")) else {
-        if pending_login(app, req).await?.is_none() {
-            return Ok(Page::redirect("/login").done());
+    let code = tokens::normalize_recovery_code(form.get("recovery_code"));
+    let code_hash = code.as_deref().map(tokens::hash_token);
+    let id_hash = tokens::hash_token(cookie);
+    let verdict = with_db!(app.db, |c| {
+        let Some(login) = logins::load(&*c, &id_hash).await? else {
+            return Ok(Verdict::NoLogin);
+        };
+        if login.enrolling {
+            return Ok(Verdict::NoLogin);
         }
+        // A locked account may still use a recovery code: that is the way
+        // out of the lock. The delay between wrong attempts still applies.
+        if login.retry_after_s > 0 {
+            return Ok(Verdict::Throttled(login.retry_after_s));
+        }
+        let Some(code_hash) = &code_hash else {
+            return Ok(Verdict::Wrong);
+        };
+        let proof = logins::Proof::RecoveryCode { code_hash };
+        finish_or_count(
+            &*c,
+            app,
+            req,
+            &login,
+            &id_hash,
+            Some(proof),
+            "login_recovery_code",
+        )
+        .await
+    })?;
+    if code.is_none() && matches!(verdict, Verdict::Wrong) {
         let msg = app.pages.text(req.lang, "recovery_login_bad", &[]);
         return code_page(
             app,
@@ -469,40 +487,7 @@ async fn recovery_submit(app: &App, req: &Req, body: RawBody) -> Outcome {
             Some(msg),
         )
         .await;
-    };
-    let code_hash = tokens::hash_token(&code);
-    let id_hash = tokens::hash_token(cookie);
-    let verdict = with_db!(app.db, |c| {
-        let tx = c.transaction().await?;
-        let Some(ch) = challenges::get(&tx, &id_hash).await? else {
-            return Ok(Verdict::NoLogin);
-        };
-        if ch.stage != challenges::Stage::Totp {
-            return Ok(Verdict::NoLogin);
-        }
-        let Some(user) = users::by_id(&tx, ch.user_id).await? else {
-            return Ok(Verdict::NoLogin);
-        };
-        // A locked account may still use a recovery code: that is the way
-        // out of the lock. The delay between wrong attempts still applies.
-        if user.totp_retry_after_s > 0 {
-            return Ok(Verdict::Throttled(user.totp_retry_after_s));
-        }
-        if !recovery::consume(&tx, user.id, &code_hash).await? {
-            users::record_code_failure(&tx, user.id).await?;
-            audit::record(&tx, Some(user.id), "recovery_code_failed", Some(req.ip)).await?;
-            tx.commit().await?;
-            return Ok(Verdict::Wrong);
-        }
-        users::clear_code_failures(&tx, user.id, true).await?;
-        let Some(session) =
-            complete_login(&tx, app, user.id, &id_hash, req.ip, "login_recovery_code").await?
-        else {
-            return Ok(Verdict::NoLogin);
-        };
-        tx.commit().await?;
-        Ok(Verdict::SignedIn { session })
-    })?;
+    }
     verdict_page(
         app,
         req,

@@ -156,6 +156,33 @@ impl WebDriverCompatibleCommand for BrowserLog {
     }
 }
 
+/// A Chrome DevTools command through chromedriver (`goog/cdp/execute`).
+#[derive(Debug)]
+struct Cdp {
+    cmd: &'static str,
+    params: Value,
+}
+
+impl WebDriverCompatibleCommand for Cdp {
+    fn endpoint(
+        &self,
+        base_url: &reqwest::Url,
+        session_id: Option<&str>,
+    ) -> Result<reqwest::Url, <reqwest::Url as std::str::FromStr>::Err> {
+        base_url.join(&format!(
+            "session/{}/goog/cdp/execute",
+            session_id.unwrap_or("")
+        ))
+    }
+
+    fn method_and_body(&self, _url: &reqwest::Url) -> (reqwest::Method, Option<String>) {
+        (
+            reqwest::Method::POST,
+            Some(json!({ "cmd": self.cmd, "params": self.params }).to_string()),
+        )
+    }
+}
+
 /// One browser window and what it has logged.
 pub struct Page {
     pub client: Client,
@@ -400,6 +427,36 @@ impl Page {
     /// A screenshot of the window as PNG.
     pub async fn screenshot(&self) -> Vec<u8> {
         self.client.screenshot().await.expect("screenshot")
+    }
+
+    /// A screenshot of the whole page, however tall, at the window's width.
+    pub async fn full_page_screenshot(&self) -> Vec<u8> {
+        use base64::Engine;
+        let size = self
+            .client
+            .execute(
+                "window.scrollTo(0, 0); return [window.innerWidth, document.documentElement.scrollHeight];",
+                vec![],
+            )
+            .await
+            .expect("measure the page");
+        let (width, height) = (size[0].as_u64().unwrap(), size[1].as_u64().unwrap());
+        let cdp = |cmd, params| self.client.issue_cmd(Cdp { cmd, params });
+        cdp(
+            "Emulation.setDeviceMetricsOverride",
+            json!({ "width": width, "height": height, "deviceScaleFactor": 1, "mobile": false }),
+        )
+        .await
+        .expect("set the page's height");
+        let shot = cdp("Page.captureScreenshot", json!({ "format": "png" }))
+            .await
+            .expect("capture the page");
+        cdp("Emulation.clearDeviceMetricsOverride", json!({}))
+            .await
+            .expect("restore the window");
+        base64::engine::general_purpose::STANDARD
+            .decode(shot["data"].as_str().expect("screenshot data"))
+            .expect("base64 screenshot")
     }
 
     /// Reads the QR code off a screenshot of the window with `zbarimg`, as

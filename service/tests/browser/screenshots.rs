@@ -6,19 +6,10 @@ use crate::driver::{Driver, Page, DESKTOP, PHONE};
 use crate::support::{totp_at, TestApp, PASSWORD};
 use std::path::{Path, PathBuf};
 
-/// Makes the window as tall as the page, takes the picture, and restores it.
-async fn shoot(p: &mut Page, dir: &Path, name: &str, size: (u32, u32), width_name: &str) {
+/// Checks the page and takes a picture of all of it.
+async fn shoot(p: &mut Page, dir: &Path, name: &str, width_name: &str) {
     p.check_page().await;
-    let height = p
-        .client
-        .execute("return document.documentElement.scrollHeight;", vec![])
-        .await
-        .unwrap()
-        .as_u64()
-        .unwrap_or(u64::from(size.1)) as u32;
-    p.resize((size.0, height.max(size.1))).await;
-    let png = p.screenshot().await;
-    p.resize(size).await;
+    let png = p.full_page_screenshot().await;
     let file = dir.join(format!("{name}-{}-{width_name}.png", p.lang));
     std::fs::write(&file, png).unwrap_or_else(|e| panic!("write {}: {e}", file.display()));
     println!("wrote {}", file.display());
@@ -40,7 +31,7 @@ async fn screenshots_of_every_page() {
             let mut p = driver.browser(lang, size).await;
             let email = format!("ana.silva.{lang}.{width_name}@example.org");
             p.goto(&base, "/register").await;
-            shoot(&mut p, &dir, "1-register", size, width_name).await;
+            shoot(&mut p, &dir, "1-register", width_name).await;
             p.fill("#email", &email).await;
             p.fill("#password", PASSWORD).await;
             p.fill("#password_confirm", PASSWORD).await;
@@ -51,25 +42,29 @@ async fn screenshots_of_every_page() {
                 .click()
                 .await
                 .unwrap();
-            shoot(&mut p, &dir, "2-enroll", size, width_name).await;
+            shoot(&mut p, &dir, "2-enroll", width_name).await;
             let secret = p.scan_qr().await;
             let secret = crate::driver::secret_of(&secret);
             crate::support::wait_for_fresh_step(5).await;
             p.fill("#code", &totp_at(&secret, 0)).await;
             p.submit("form[action='/enroll']").await;
-            shoot(&mut p, &dir, "3-recovery-codes", size, width_name).await;
+            shoot(&mut p, &dir, "3-recovery-codes", width_name).await;
             p.submit("form[action='/recovery-codes']").await;
-            shoot(&mut p, &dir, "7-welcome", size, width_name).await;
+            shoot(&mut p, &dir, "7-welcome", width_name).await;
             p.submit("form[action='/logout']").await;
-            shoot(&mut p, &dir, "4-login", size, width_name).await;
+            shoot(&mut p, &dir, "4-login", width_name).await;
+            p.fill("#email", &email).await;
+            p.fill("#password", "a wrong password").await;
+            p.submit("form[action='/login']").await;
+            shoot(&mut p, &dir, "4-login-error", width_name).await;
             p.fill("#email", &email).await;
             p.fill("#password", PASSWORD).await;
             p.submit("form[action='/login']").await;
-            shoot(&mut p, &dir, "5-login-totp", size, width_name).await;
+            shoot(&mut p, &dir, "5-login-totp", width_name).await;
             p.goto(&base, "/login/recovery").await;
-            shoot(&mut p, &dir, "6-login-recovery", size, width_name).await;
+            shoot(&mut p, &dir, "6-login-recovery", width_name).await;
             p.goto(&base, "/no-such-page").await;
-            shoot(&mut p, &dir, "8-error", size, width_name).await;
+            shoot(&mut p, &dir, "8-error", width_name).await;
             p.close().await;
         }
     }
