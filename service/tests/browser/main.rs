@@ -282,6 +282,27 @@ async fn mistakes_are_explained_next_to_the_field() {
     );
     assert!(messages.len() >= 6, "throttled too early: {messages:?}");
 
+    // Wrong passwords for one account: after five the page says how long
+    // to wait (the same text whether the account exists or not).
+    let (before, after) = around_placeholder(&p.t("login_throttled"));
+    p.goto(&base, "/login").await;
+    let mut messages = Vec::new();
+    while messages.len() < 8 {
+        password_step(&mut p, "nobody@example.org", "not the password at all").await;
+        let message = p.alert().await;
+        let throttled = message.starts_with(&before) && message.ends_with(&after);
+        messages.push(message);
+        if throttled {
+            break;
+        }
+    }
+    assert_eq!(messages[0], p.t("login_bad_credentials"));
+    let last = messages.last().unwrap();
+    assert!(
+        last.starts_with(&before) && last.ends_with(&after) && messages.len() >= 6,
+        "wrong passwords: {messages:?}"
+    );
+
     // The language switch is on the page and works.
     p.goto(&base, "/login").await;
     p.find("a.lang-switch").await.click().await.unwrap();
