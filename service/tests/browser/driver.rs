@@ -397,6 +397,27 @@ impl Page {
                 !id.is_empty() && self.has(&format!("label[for='{id}']")).await,
                 "{here}: field {id:?} has no label"
             );
+            // What phones and password managers need to fill the field.
+            let name = field.attr("name").await.unwrap().unwrap_or_default();
+            let autocomplete = field.attr("autocomplete").await.unwrap();
+            let expected: &[&str] = match name.as_str() {
+                "email" => &["email"],
+                "password" if here == "/register" => &["new-password"],
+                "password" => &["current-password"],
+                "password_confirm" => &["new-password"],
+                "code" => &["one-time-code"],
+                _ => &["off"],
+            };
+            assert!(
+                autocomplete
+                    .as_deref()
+                    .is_some_and(|a| expected.contains(&a)),
+                "{here}: field {name} has autocomplete={autocomplete:?}, expected {expected:?}"
+            );
+            if name == "code" {
+                let mode = field.attr("inputmode").await.unwrap();
+                assert_eq!(mode.as_deref(), Some("numeric"), "{here}: code field");
+            }
         }
     }
 
