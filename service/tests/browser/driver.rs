@@ -129,9 +129,32 @@ impl Driver {
 }
 
 impl Drop for Driver {
+    /// Stops chromedriver and every Chromium it started (a test that fails
+    /// never closes its browser, which would otherwise outlive the test):
+    /// they are found by the profile folder they were given, ours alone.
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        let marker = format!("--user-data-dir={}/", self.profile_path.display());
+        let Ok(procs) = std::fs::read_dir("/proc") else {
+            return;
+        };
+        for entry in procs.flatten() {
+            let name = entry.file_name();
+            let Some(pid) = name
+                .to_str()
+                .filter(|n| n.bytes().all(|b| b.is_ascii_digit()))
+            else {
+                continue;
+            };
+            let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+            let mine = cmdline
+                .split(|&b| b == 0)
+                .any(|arg| arg.starts_with(marker.as_bytes()));
+            if mine {
+                let _ = Command::new("kill").args(["-KILL", pid]).status();
+            }
+        }
     }
 }
 
