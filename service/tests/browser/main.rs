@@ -374,17 +374,23 @@ async fn a_recovery_code_signs_in_once() {
     let (_, _, codes) = app.enrolled_user(email).await;
     let driver = Driver::start();
     let mut p = driver.browser("en", PHONE).await;
+    let mut weights = Vec::new();
 
     for attempt in 0..2 {
         p.goto(&app.base, "/login").await;
         password_step(&mut p, email, PASSWORD).await;
         arrive(&mut p, "/login/totp").await;
+        let code_page = p.weight().await;
         p.find("a[href='/login/recovery']")
             .await
             .click()
             .await
             .unwrap();
         arrive(&mut p, "/login/recovery").await;
+        if attempt == 0 {
+            weights.push(("login-totp", code_page));
+            weights.push(("login-recovery", p.weight().await));
+        }
         // Typed as shown, with the spaces between groups.
         p.fill("#recovery_code", &codes[3]).await;
         p.submit("form[action='/login/recovery']").await;
@@ -396,6 +402,13 @@ async fn a_recovery_code_signs_in_once() {
             assert_eq!(p.path().await, "/login/recovery");
             assert_eq!(p.alert().await, p.t("recovery_login_bad"));
         }
+    }
+    p.goto(&app.base, "/no-such-page").await;
+    assert_eq!(p.alert().await, p.t("error_not_found"));
+    weights.push(("error", p.weight().await));
+    for (page, bytes) in &weights {
+        println!("figure: en page weight {page}: {bytes} bytes");
+        assert!(*bytes <= MAX_PAGE_BYTES, "{page} weighs {bytes} bytes");
     }
     p.close().await;
     app.stop().await;
