@@ -305,7 +305,31 @@ async fn finish_or_count(
     })
 }
 
+/// The two ways through the second step, and what differs between them.
+#[derive(Clone, Copy)]
+enum Factor {
+    Totp,
+    RecoveryCode,
+}
+
+impl Factor {
+    fn template(self) -> &'static str {
+        match self {
+            Factor::Totp => "login_totp.html",
+            Factor::RecoveryCode => "login_recovery.html",
+        }
+    }
+}
+
 async fn totp_submit(app: &App, req: &Req, body: RawBody) -> Outcome {
+    second_factor_submit(app, req, body, Factor::Totp).await
+}
+
+async fn recovery_submit(app: &App, req: &Req, body: RawBody) -> Outcome {
+    second_factor_submit(app, req, body, Factor::RecoveryCode).await
+}
+
+async fn second_factor_submit(app: &App, req: &Req, body: RawBody, factor: Factor) -> Outcome {
     let form = match app.read_form(req, body).await {
         Ok(form) => form,
         Err(refused) => return Ok(refused),
@@ -314,7 +338,17 @@ async fn totp_submit(app: &App, req: &Req, body: RawBody) -> Outcome {
         return Ok(Page::redirect("/login").done());
     };
     let id_hash = tokens::hash_token(cookie);
-    let code = totp::parse_code(form.get("code"));
+    // What was typed, if it has the right shape; a malformed entry is
+    // refused before it can count as a guess.
+    let (code, recovery_hash) = match factor {
+        Factor::Totp => (totp::parse_code(form.get("code")), None),
+        Factor::RecoveryCode => (
+            None,
+            tokens::normalize_recovery_code(form.get("recovery_code"))
+                .map(|c| tokens::hash_token(&c)),
+        ),
+    };
+    let well_formed = code.is_some() || recovery_hash.is_some();
     // Fixed at arrival: a retry during a database failover judges the code
     // by the time it was typed.
     let now = totp::now_unix();
@@ -325,68 +359,87 @@ async fn totp_submit(app: &App, req: &Req, body: RawBody) -> Outcome {
         if login.enrolling {
             return Ok(Verdict::NoLogin);
         }
-        if login.locked {
+        // A locked account may still use a recovery code: that is the way
+        // out of the lock. The delay between wrong attempts applies to both.
+        if login.locked && matches!(factor, Factor::Totp) {
             return Ok(Verdict::Locked);
         }
         if login.retry_after_s > 0 {
             return Ok(Verdict::Throttled(login.retry_after_s));
         }
-        let Some(code) = code else {
-            // Not a code at all: refused before it can count as a guess.
+        if !well_formed {
             return Ok(Verdict::Wrong);
-        };
-        let mut proof = None;
-        for (id, sealed, key_id) in &login.authenticators {
-            let Ok(secret) = app.secrets.open(login.user_id, sealed, key_id) else {
-                tracing::error!(
-                    authenticator = id,
-                    "TOTP secret does not decrypt with the configured keys"
-                );
-                continue;
-            };
-            if let Some(step) = totp::matching_step(&secret, code, now) {
-                if key_id != app.secrets.current_key_id() {
-                    let (ct, new_id) = app
-                        .secrets
-                        .seal(login.user_id, &secret)
-                        .expect("AES-GCM sealing cannot fail");
-                    authenticators::rewrap(&*c, *id, &ct, &new_id).await?;
-                }
-                proof = Some(logins::Proof::Totp {
-                    authenticator_id: *id,
-                    step,
-                });
-                break;
-            }
         }
+        let (proof, event) = match (code, &recovery_hash) {
+            (Some(code), _) => (totp_proof(app, &*c, &login, code, now).await?, "login"),
+            (None, Some(hash)) => (
+                Some(logins::Proof::RecoveryCode { code_hash: hash }),
+                "login_recovery_code",
+            ),
+            (None, None) => unreachable!("well_formed checked above"),
+        };
         let matched = proof.is_some();
-        let verdict = finish_or_count(&*c, app, req, &login, &id_hash, proof, "login").await?;
-        if matched && matches!(verdict, Verdict::Wrong | Verdict::Locked) {
+        let verdict = finish_or_count(&*c, app, req, &login, &id_hash, proof, event).await?;
+        if matched && code.is_some() && matches!(verdict, Verdict::Wrong | Verdict::Locked) {
             METRICS.totp_replays.inc();
             tracing::warn!(user = login.user_id, "replayed TOTP code refused");
         }
         Ok(verdict)
     })?;
-    if code.is_none() && matches!(verdict, Verdict::Wrong) {
-        let msg = app.pages.text(req.lang, "totp_format", &[]);
+    let (wrong_key, malformed_key, success) = match factor {
+        Factor::Totp => ("totp_bad_code", "totp_format", LoginOutcome::Success),
+        Factor::RecoveryCode => (
+            "recovery_login_bad",
+            "recovery_login_bad",
+            LoginOutcome::Recovery,
+        ),
+    };
+    if !well_formed && matches!(verdict, Verdict::Wrong) {
+        let msg = app.pages.text(req.lang, malformed_key, &[]);
         return code_page(
             app,
             req,
-            "login_totp.html",
+            factor.template(),
             StatusCode::BAD_REQUEST,
             Some(msg),
         )
         .await;
     }
-    verdict_page(
-        app,
-        req,
-        verdict,
-        "login_totp.html",
-        "totp_bad_code",
-        LoginOutcome::Success,
-    )
-    .await
+    verdict_page(app, req, verdict, factor.template(), wrong_key, success).await
+}
+
+/// The authenticator and step this code proves, if any; re-seals a secret
+/// still under a previous key (key rotation).
+async fn totp_proof(
+    app: &App,
+    c: &impl GenericClient,
+    login: &logins::PendingLogin,
+    code: &str,
+    now: u64,
+) -> Result<Option<logins::Proof<'static>>, DbError> {
+    for (id, sealed, key_id) in &login.authenticators {
+        let Ok(secret) = app.secrets.open(login.user_id, sealed, key_id) else {
+            tracing::error!(
+                authenticator = id,
+                "TOTP secret does not decrypt with the configured keys"
+            );
+            continue;
+        };
+        if let Some(step) = totp::matching_step(&secret, code, now) {
+            if key_id != app.secrets.current_key_id() {
+                let (ct, new_id) = app
+                    .secrets
+                    .seal(login.user_id, &secret)
+                    .expect("AES-GCM sealing cannot fail");
+                authenticators::rewrap(c, *id, &ct, &new_id).await?;
+            }
+            return Ok(Some(logins::Proof::Totp {
+                authenticator_id: *id,
+                step,
+            }));
+        }
+    }
+    Ok(None)
 }
 
 async fn verdict_page(
@@ -437,64 +490,4 @@ async fn verdict_page(
         }
         Verdict::NoLogin => Ok(Page::redirect("/login").done()),
     }
-}
-
-async fn recovery_submit(app: &App, req: &Req, body: RawBody) -> Outcome {
-    let form = match app.read_form(req, body).await {
-        Ok(form) => form,
-        Err(refused) => return Ok(refused),
-    };
-    let Some(cookie) = req.cookie(&app.cookies.login) else {
-        return Ok(Page::redirect("/login").done());
-    };
-    let code = tokens::normalize_recovery_code(form.get("recovery_code"));
-    let code_hash = code.as_deref().map(tokens::hash_token);
-    let id_hash = tokens::hash_token(cookie);
-    let verdict = with_db!(app.db, |c| {
-        let Some(login) = logins::load(&*c, &id_hash).await? else {
-            return Ok(Verdict::NoLogin);
-        };
-        if login.enrolling {
-            return Ok(Verdict::NoLogin);
-        }
-        // A locked account may still use a recovery code: that is the way
-        // out of the lock. The delay between wrong attempts still applies.
-        if login.retry_after_s > 0 {
-            return Ok(Verdict::Throttled(login.retry_after_s));
-        }
-        let Some(code_hash) = &code_hash else {
-            return Ok(Verdict::Wrong);
-        };
-        let proof = logins::Proof::RecoveryCode { code_hash };
-        finish_or_count(
-            &*c,
-            app,
-            req,
-            &login,
-            &id_hash,
-            Some(proof),
-            "login_recovery_code",
-        )
-        .await
-    })?;
-    if code.is_none() && matches!(verdict, Verdict::Wrong) {
-        let msg = app.pages.text(req.lang, "recovery_login_bad", &[]);
-        return code_page(
-            app,
-            req,
-            "login_recovery.html",
-            StatusCode::BAD_REQUEST,
-            Some(msg),
-        )
-        .await;
-    }
-    verdict_page(
-        app,
-        req,
-        verdict,
-        "login_recovery.html",
-        "recovery_login_bad",
-        LoginOutcome::Recovery,
-    )
-    .await
 }
