@@ -321,6 +321,13 @@ impl Page {
         self
     }
 
+    pub fn header(mut self, name: &'static str, value: &'static str) -> Page {
+        self.resp
+            .headers_mut()
+            .insert(name, HeaderValue::from_static(value));
+        self
+    }
+
     pub fn retry_after(mut self, seconds: i64) -> Page {
         self.resp
             .headers_mut()

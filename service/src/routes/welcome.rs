@@ -77,7 +77,12 @@ async fn logout(app: &App, req: &Req, body: RawBody) -> Outcome {
         with_db!(app.db, |c| Ok(sessions::delete(&*c, &id_hash).await?))?;
         tracing::info!("signed out");
     }
+    // Clear-Site-Data also empties the back-forward cache: without it the
+    // back button shows the signed-in page as it was (no session behind it,
+    // but the e-mail is on screen). It clears every cookie of the site, so
+    // the language falls back to Accept-Language.
     Ok(Page::redirect("/login")
+        .header("clear-site-data", "\"cache\", \"cookies\"")
         .cookie(app.cookies.clear(&app.cookies.session))
         .cookie(app.cookies.clear(&app.cookies.login))
         .done())

@@ -87,6 +87,11 @@ async fn register_enrol_recovery_welcome_logout_login() {
 
     let r = b.post("/logout", &[]).await;
     assert_eq!((r.status, r.location()), (303, "/login"));
+    assert_eq!(
+        r.header("clear-site-data"),
+        "\"cache\", \"cookies\"",
+        "no cached signed-in page after logout"
+    );
     let r = b.get("/welcome").await;
     assert_eq!(
         (r.status, r.location()),
