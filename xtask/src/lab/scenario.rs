@@ -248,8 +248,13 @@ impl<'a> Run<'a> {
             .arg("--json-out")
             .arg(&out);
         if l.keep_accounts {
-            cmd.arg("--accounts-file")
-                .arg(res.join(format!("{name}.accounts.json")));
+            // Kept between the loads of one run only: a file left by an
+            // earlier run names accounts of a database that may be gone.
+            let kept = res.join(format!("{name}.accounts.json"));
+            if self.loads == 1 {
+                let _ = std::fs::remove_file(&kept);
+            }
+            cmd.arg("--accounts-file").arg(kept);
         }
         let child = cmd
             .stdin(Stdio::null())
