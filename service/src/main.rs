@@ -220,16 +220,24 @@ async fn watchdog(app: twofa::App, grace: std::time::Duration) {
     let every =
         std::time::Duration::from_micros(usec / 3).max(std::time::Duration::from_millis(200));
     let mut last_ok = std::time::Instant::now();
+    let mut withholding = false;
     loop {
         if app.db.ping().await {
             last_ok = std::time::Instant::now();
         }
-        if last_ok.elapsed() < grace {
+        let healthy = last_ok.elapsed() < grace;
+        if healthy {
             let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Watchdog]);
-        } else {
-            tracing::error!(
-                "no working database connection for {grace:?}; withholding watchdog pings"
-            );
+        }
+        if healthy == withholding {
+            withholding = !healthy;
+            if withholding {
+                tracing::error!(
+                    "no working database connection for {grace:?}; withholding watchdog pings"
+                );
+            } else {
+                tracing::info!("database connections work again; watchdog pings resumed");
+            }
         }
         tokio::time::sleep(every).await;
     }

@@ -316,3 +316,82 @@ async fn rotated_keys_keep_secrets_readable_and_reseal_them_at_login() {
     assert_ne!(new_id, old_id);
     assert_eq!(new_id, rotated.app().secrets.current_key_id());
 }
+
+/// The watchdog pings while the pool works, stops when no database
+/// connection has worked for the grace period (systemd then restarts the
+/// app), and resumes when the database is back.
+#[tokio::test]
+async fn the_watchdog_stops_when_the_pool_is_broken_and_resumes() {
+    let db_url = fresh_database().await;
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = dir.path().join("key");
+    std::fs::write(&key_file, hex::encode(rand::random::<[u8; 32]>())).unwrap();
+    let notify_path = dir.path().join("notify.sock");
+    let notify = std::os::unix::net::UnixDatagram::bind(&notify_path).unwrap();
+    notify
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    // WATCHDOG_PID must be the service's own pid: exec keeps the shell's.
+    let mut child = Command::new("sh")
+        .args([
+            "-c",
+            "WATCHDOG_PID=$$ exec \"$0\" serve",
+            env!("CARGO_BIN_EXE_twofa"),
+        ])
+        .env_clear()
+        .env("TWOFA_LISTEN", "127.0.0.1:0")
+        .env("TWOFA_DATABASE_URL", &db_url)
+        .env("TWOFA_SECRET_KEY_FILE", &key_file)
+        .env("TWOFA_WATCHDOG_DB_GRACE_S", "2")
+        .env("TWOFA_DB_RETRY_DEADLINE_S", "1")
+        .env("WATCHDOG_USEC", "600000")
+        .env("NOTIFY_SOCKET", &notify_path)
+        .spawn()
+        .unwrap();
+    // Counts the WATCHDOG=1 datagrams arriving within `window`.
+    let pings = |window: Duration| {
+        let until = Instant::now() + window;
+        let mut n = 0;
+        let mut buf = [0u8; 128];
+        while Instant::now() < until {
+            if let Ok(len) = notify.recv(&mut buf) {
+                n += usize::from(String::from_utf8_lossy(&buf[..len]).contains("WATCHDOG=1"));
+            }
+        }
+        n
+    };
+    assert!(
+        pings(Duration::from_secs(20)) > 0,
+        "pings while the database works"
+    );
+    let admin = connect(&admin_url()).await;
+    let dbname = db_url.rsplit("dbname=").next().unwrap().to_string();
+    admin
+        .batch_execute(&format!("ALTER DATABASE {dbname} ALLOW_CONNECTIONS false"))
+        .await
+        .unwrap();
+    admin
+        .execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1",
+            &[&dbname],
+        )
+        .await
+        .unwrap();
+    // Past the grace period the pings stop.
+    pings(Duration::from_secs(4));
+    assert_eq!(
+        pings(Duration::from_secs(3)),
+        0,
+        "no pings without a working database"
+    );
+    admin
+        .batch_execute(&format!("ALTER DATABASE {dbname} ALLOW_CONNECTIONS true"))
+        .await
+        .unwrap();
+    assert!(
+        pings(Duration::from_secs(20)) > 0,
+        "pings resume with the database"
+    );
+    child.kill().unwrap();
+    let _ = child.wait();
+}
