@@ -36,24 +36,9 @@ async fn readiness_fails_when_the_database_does() {
     let mut b = app.browser();
     assert_eq!(b.get("/readyz").await.status, 200);
     // Every connection of the app's pool is cut and new ones are refused.
-    let admin = connect(&admin_url()).await;
-    let dbname = app.db_url.rsplit("dbname=").next().unwrap().to_string();
-    admin
-        .batch_execute(&format!("ALTER DATABASE {dbname} ALLOW_CONNECTIONS false"))
-        .await
-        .unwrap();
-    admin
-        .execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1",
-            &[&dbname],
-        )
-        .await
-        .unwrap();
+    allow_connections(&app.db_url, false).await;
     assert_eq!(b.get("/readyz").await.status, 503);
-    admin
-        .batch_execute(&format!("ALTER DATABASE {dbname} ALLOW_CONNECTIONS true"))
-        .await
-        .unwrap();
+    allow_connections(&app.db_url, true).await;
     assert_eq!(
         b.get("/readyz").await.status,
         200,
@@ -364,19 +349,7 @@ async fn the_watchdog_stops_when_the_pool_is_broken_and_resumes() {
         pings(Duration::from_secs(20)) > 0,
         "pings while the database works"
     );
-    let admin = connect(&admin_url()).await;
-    let dbname = db_url.rsplit("dbname=").next().unwrap().to_string();
-    admin
-        .batch_execute(&format!("ALTER DATABASE {dbname} ALLOW_CONNECTIONS false"))
-        .await
-        .unwrap();
-    admin
-        .execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1",
-            &[&dbname],
-        )
-        .await
-        .unwrap();
+    allow_connections(&db_url, false).await;
     // Past the grace period the pings stop.
     pings(Duration::from_secs(4));
     assert_eq!(
@@ -384,10 +357,7 @@ async fn the_watchdog_stops_when_the_pool_is_broken_and_resumes() {
         0,
         "no pings without a working database"
     );
-    admin
-        .batch_execute(&format!("ALTER DATABASE {dbname} ALLOW_CONNECTIONS true"))
-        .await
-        .unwrap();
+    allow_connections(&db_url, true).await;
     assert!(
         pings(Duration::from_secs(20)) > 0,
         "pings resume with the database"

@@ -436,3 +436,48 @@ impl Browser {
         self.post("/login/totp", &[("code", code)]).await
     }
 }
+
+/// The database name in a libpq key=value string.
+pub fn dbname(db_url: &str) -> String {
+    db_url.rsplit("dbname=").next().unwrap().trim().to_string()
+}
+
+/// Like a dead database server: new connections refused and every existing
+/// one cut (`allow = false`), or back (`allow = true`).
+pub async fn allow_connections(db_url: &str, allow: bool) {
+    let admin = connect(&admin_url()).await;
+    let name = dbname(db_url);
+    admin
+        .batch_execute(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS {allow}"))
+        .await
+        .unwrap();
+    if !allow {
+        terminate_connections(&admin, &name).await;
+    }
+}
+
+/// Like a demoted leader: every connection made from now on is read-only
+/// (`on = true`), and the existing ones are cut so that the pool reconnects.
+pub async fn read_only(db_url: &str, on: bool) {
+    let admin = connect(&admin_url()).await;
+    let name = dbname(db_url);
+    admin
+        .batch_execute(&format!(
+            "ALTER DATABASE {name} SET default_transaction_read_only = {on}"
+        ))
+        .await
+        .unwrap();
+    if on {
+        terminate_connections(&admin, &name).await;
+    }
+}
+
+async fn terminate_connections(admin: &tokio_postgres::Client, name: &str) {
+    admin
+        .execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+            &[&name],
+        )
+        .await
+        .unwrap();
+}
