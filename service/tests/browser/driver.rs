@@ -347,8 +347,9 @@ impl Page {
     /// to load resource: … status of 401" for the document itself when the
     /// HTTP contract (DESIGN.md §3) answers a wrong code with 401, a bad
     /// form with 400, a throttled attempt with 429 or an unknown page with
-    /// 404. Those are kept in `status_entries`, and only for the page's own
-    /// URL; the same line for any other resource (stylesheet, icon) fails.
+    /// 404. Those are kept in `status_entries` for any page of this origin
+    /// (the log may be read after the browser has moved on to the next
+    /// page); the same line for a subresource (stylesheet, icon) fails.
     pub async fn check_console(&mut self) {
         let entries = self
             .client
@@ -362,12 +363,20 @@ impl Page {
             let level = e["level"].as_str().unwrap_or("?").to_string();
             let message = e["message"].as_str().unwrap_or("").to_string();
             let source = e["source"].as_str().unwrap_or("").to_string();
+            let origin: String = document
+                .splitn(4, '/')
+                .take(3)
+                .collect::<Vec<_>>()
+                .join("/");
             let contract_status = ["400", "401", "404", "429"].iter().any(|s| {
-                message
-                    == format!(
-                        "{document} - Failed to load resource: the server responded with a status of {s} ({})",
-                        status_reason(s)
-                    )
+                let tail = format!(
+                    " - Failed to load resource: the server responded with a status of {s} ({})",
+                    status_reason(s)
+                );
+                message.strip_suffix(&tail).is_some_and(|url| {
+                    let path = url.strip_prefix(&origin).unwrap_or("");
+                    path.starts_with('/') && !path.starts_with("/static/") && path != "/favicon.ico"
+                })
             });
             if source == "network" && contract_status {
                 self.status_entries.push(message);
