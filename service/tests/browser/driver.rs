@@ -247,8 +247,16 @@ impl Page {
         Self::path_of(&self.client.current_url().await.expect("current url"))
     }
 
+    /// The element, waiting up to 10 s for it: right after a click or a
+    /// key press the browser may still be loading the next page.
     pub async fn find(&self, css: &str) -> Element {
-        match self.client.find(Locator::Css(css)).await {
+        let found = self
+            .client
+            .wait()
+            .at_most(std::time::Duration::from_secs(10))
+            .for_element(Locator::Css(css))
+            .await;
+        match found {
             Ok(el) => el,
             Err(e) => panic!(
                 "no element {css} on {}: {e}\n{}",
