@@ -54,3 +54,34 @@ pub fn ensure(why: &str, packages: &[Package]) -> Result<()> {
     }
     Ok(())
 }
+
+/// A system account a real component insists on (keepalived runs its check
+/// scripts as `keepalived_script` and refuses a config naming a missing
+/// user, even in `--config-test`). As root, creates it the way Debian's
+/// packages create theirs; otherwise fails with the command to run. Every
+/// step that needs such a user calls this itself, so no step depends on
+/// another having run first.
+pub fn system_user(name: &str, why: &str) -> Result<()> {
+    let exists = Command::new("id")
+        .arg(name)
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if exists {
+        return Ok(());
+    }
+    if !util::is_root() {
+        bail!(
+            "the system user {name} does not exist ({why})\n\
+             create it with: sudo useradd --system --no-create-home --shell /usr/sbin/nologin {name}"
+        );
+    }
+    eprintln!("    creating system user {name} ({why})");
+    util::run(Command::new("useradd").args([
+        "--system",
+        "--no-create-home",
+        "--shell",
+        "/usr/sbin/nologin",
+        name,
+    ]))
+}

@@ -468,6 +468,12 @@ fn rendered_configs(root: &Path) -> Result<()> {
             deps::pkg("openssl", "/usr/bin/openssl"),
         ],
     )?;
+    // The rendered global_defs name keepalived's script user; keepalived
+    // refuses the whole script section when that user does not exist.
+    deps::system_user(
+        crate::lab::KEEPALIVED_SCRIPT_USER,
+        "keepalived --config-test checks the script user the proxy config names",
+    )?;
     let work = util::target_dir().join("nix-render");
     std::fs::create_dir_all(&work)?;
     let cert = work.join("haproxy.pem");

@@ -243,6 +243,9 @@ fn packages() -> Result<()> {
 }
 
 fn cargo_test() -> Result<()> {
+    // The tests drive these programs; the step installs them itself so that
+    // `--only cargo-test` passes on a machine where `packages` never ran.
+    packages()?;
     // The service tests compute codes with the authenticator's own Java core
     // too, so both sides are checked against each other.
     let classes = apk::core_classes().context("compiling the authenticator core for the tests")?;

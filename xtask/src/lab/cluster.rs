@@ -5,6 +5,7 @@ use super::interrupted;
 use super::net;
 use super::procs::{self, Spec};
 use super::topology::{Node, Role, Topology};
+use super::KEEPALIVED_SCRIPT_USER;
 use crate::{deps, util};
 use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
@@ -142,25 +143,11 @@ impl Lab {
         {
             std::fs::write(start_conf, "manual\n")?;
         }
-        for (user, why) in [
-            (
-                "keepalived_script",
-                "keepalived runs its check scripts as this user",
-            ),
-            ("twofa", "the lab's app servers run as this user"),
-        ] {
-            if Command::new("id").arg(user).output()?.status.success() {
-                continue;
-            }
-            eprintln!("    creating system user {user} ({why})");
-            util::run(Command::new("useradd").args([
-                "--system",
-                "--no-create-home",
-                "--shell",
-                "/usr/sbin/nologin",
-                user,
-            ]))?;
-        }
+        deps::system_user(
+            KEEPALIVED_SCRIPT_USER,
+            "keepalived runs its check scripts as this user",
+        )?;
+        deps::system_user("twofa", "the lab's app servers run as this user")?;
         self.ensure_patroni()?;
         if build {
             self.build_twofa()

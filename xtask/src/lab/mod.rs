@@ -19,6 +19,10 @@ use cluster::Lab;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+/// The user keepalived runs check scripts as (`script_user` in
+/// nixos-modules/render.nix; the proxy role creates it on the images).
+pub const KEEPALIVED_SCRIPT_USER: &str = "keepalived_script";
+
 #[derive(clap::Args)]
 pub struct Args {
     #[command(subcommand)]
