@@ -1,6 +1,6 @@
 //! `cargo xtask apk`: builds, signs and verifies the Android authenticator
-//! from Debian packages only, without Gradle (see
-//! `/work/shared/reference/android-toolchain.md` for the tested recipe).
+//! from Debian packages only, without Gradle (the recipe, and why each
+//! tool comes from where it does, is in `authenticator/docs/build.md`).
 //!
 //! - bookworm tools (aapt2, zipalign, apksigner, dexdump, ZXing, JUnit) are
 //!   installed normally through [`deps::ensure`];

@@ -33,7 +33,7 @@ pub fn ci() -> Result<()> {
     check(false)
 }
 
-/// The nixpkgs revision reviewed for this project (shared/reference/nixos.md):
+/// The nixpkgs revision reviewed for this project (docs/nix.md, "What `cargo xtask nix` checks"):
 /// every module option was checked against it. Moving the pin means
 /// re-checking the options, so the CI refuses a silent `nix flake update`.
 const PIN_REV: &str = "8fd9daa3db09ced9700431c5b7ad0e8ba199b575";

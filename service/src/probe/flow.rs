@@ -1,4 +1,4 @@
-//! The user flows of the HTTP contract (DESIGN.md §3) as a client sees them:
+//! The user flows of the HTTP contract (docs/architecture.md §3) as a client sees them:
 //! forms with a `csrf_token`, cookies, `303 See Other`. Nothing here knows
 //! the service's internals.
 

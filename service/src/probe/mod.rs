@@ -1,5 +1,5 @@
 //! `twofa probe …`: the HTTP client used by health checks, the lab and the
-//! benchmarks. It speaks only the public HTTP contract (DESIGN.md §3).
+//! benchmarks. It speaks only the public HTTP contract (docs/architecture.md §3).
 
 mod attack;
 pub mod flow;

@@ -1,4 +1,4 @@
-//! The HTTP contract of DESIGN.md §3, one module per page. Handlers read
+//! The HTTP contract of docs/architecture.md §3, one module per page. Handlers read
 //! like the flow they serve: parse, check, act, redirect.
 
 mod enroll;
@@ -23,7 +23,7 @@ use warp::http::StatusCode;
 use warp::reply::Response;
 use warp::{Filter, Rejection, Reply};
 
-/// Largest accepted POST body (DESIGN.md §3: anything larger gets 413).
+/// Largest accepted POST body (docs/architecture.md §3: anything larger gets 413).
 pub const MAX_BODY: usize = 16 * 1024;
 
 /// Every route, with security headers and latency metrics.

@@ -1,4 +1,4 @@
-//! Bad input (reference/security.md): each gets a clear 4xx and changes
+//! Bad input (docs/security.md): each gets a clear 4xx and changes
 //! nothing in the database.
 
 use crate::support::*;

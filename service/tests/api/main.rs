@@ -1,4 +1,4 @@
-//! HTTP contract tests (DESIGN.md §3) against a real service and a real
+//! HTTP contract tests (docs/architecture.md §3) against a real service and a real
 //! PostgreSQL. One binary, one module per feature.
 
 #[path = "../support/mod.rs"]

@@ -353,7 +353,7 @@ impl Page {
     ///
     /// One kind of entry is not a fault of the page: Chromium logs "Failed
     /// to load resource: … status of 401" for the document itself when the
-    /// HTTP contract (DESIGN.md §3) answers a wrong code with 401, a bad
+    /// HTTP contract (docs/architecture.md §3) answers a wrong code with 401, a bad
     /// form with 400, a throttled attempt with 429 or an unknown page with
     /// 404. Those are kept in `status_entries` for any page of this origin
     /// (the log may be read after the browser has moved on to the next

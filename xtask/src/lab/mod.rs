@@ -1,4 +1,4 @@
-//! `cargo xtask lab`: the fault-tolerant cluster of DESIGN.md §1 in network
+//! `cargo xtask lab`: the fault-tolerant cluster of docs/architecture.md §1 in network
 //! namespaces on one machine — two HAProxy + keepalived proxies sharing the
 //! VIP, three twofa apps, three etcd + Patroni + PostgreSQL nodes and a
 //! client — and the fault scenarios of `vm-tests/scenarios/` run against it.
@@ -45,7 +45,7 @@ enum Cmd {
     Run {
         /// Scenario name: a file vm-tests/scenarios/<name>.toml.
         scenario: Option<String>,
-        /// Run every scenario, in the order of DESIGN.md §5.
+        /// Run every scenario, in the order of the fault table (docs/architecture.md §5).
         #[arg(long)]
         all: bool,
         /// The long profile (on demand) instead of the short one (CI).

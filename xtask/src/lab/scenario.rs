@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// Every scenario, in the order of DESIGN.md §5.
+/// Every scenario, in the order of the fault table (docs/architecture.md §5).
 pub const ALL: &[&str] = &[
     "smoke",
     "proxy-crash",
