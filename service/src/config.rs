@@ -36,6 +36,11 @@ pub struct Settings {
     pub db_pool_size: usize,
     /// Per-statement timeout, so a query to a partitioned leader cannot hang.
     pub db_statement_timeout_ms: u64,
+    /// Client-side bound on one piece of database work (a transaction):
+    /// a server that stops answering (paused, stuck on I/O) keeps its TCP
+    /// connections open, so only the client can notice. The connection is
+    /// then discarded and the work retried on a fresh one.
+    pub db_operation_timeout_ms: u64,
     pub argon2_memory_kib: u32,
     pub argon2_iterations: u32,
     pub argon2_parallelism: u32,
@@ -76,6 +81,7 @@ impl Default for Settings {
             db_retry_deadline_s: 25.0,
             db_pool_size: 16,
             db_statement_timeout_ms: 5000,
+            db_operation_timeout_ms: 3000,
             // OWASP's argon2id baseline.
             argon2_memory_kib: 19456,
             argon2_iterations: 2,
@@ -109,6 +115,7 @@ const ENV_VARS: &[&str] = &[
     "db_retry_deadline_s",
     "db_pool_size",
     "db_statement_timeout_ms",
+    "db_operation_timeout_ms",
     "argon2_memory_kib",
     "argon2_iterations",
     "argon2_parallelism",
@@ -184,11 +191,28 @@ impl Settings {
         if self.db_pool_size == 0 {
             bail!("db_pool_size must be at least 1");
         }
+        if !(100..=60_000).contains(&self.db_operation_timeout_ms) {
+            bail!("db_operation_timeout_ms must be between 100 and 60000");
+        }
+        if self.db_retry_deadline_s > 0.0
+            && self.db_operation_timeout_ms as f64 >= self.db_retry_deadline_s * 1000.0
+        {
+            bail!(
+                "db_operation_timeout_ms ({}) must be shorter than db_retry_deadline_s ({} s), \
+                 or a hung database would use up the whole retry deadline in one attempt",
+                self.db_operation_timeout_ms,
+                self.db_retry_deadline_s
+            );
+        }
         Ok(())
     }
 
     pub fn db_retry_deadline(&self) -> Duration {
         Duration::from_secs_f64(self.db_retry_deadline_s)
+    }
+
+    pub fn db_operation_timeout(&self) -> Duration {
+        Duration::from_millis(self.db_operation_timeout_ms)
     }
 
     pub fn argon2_workers(&self) -> usize {

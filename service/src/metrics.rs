@@ -121,6 +121,8 @@ pub struct Metrics {
     pub throttled: Counter,
     pub db_retries: Counter,
     pub db_errors: Counter,
+    /// Database work abandoned at the client-side deadline.
+    pub db_operation_timeouts: Counter,
     pub argon2_waiting: Gauge,
     /// Per route and method (GET, POST).
     latency: [[Histogram; 2]; ROUTES.len()],
@@ -134,6 +136,7 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| Metrics {
     throttled: Counter::default(),
     db_retries: Counter::default(),
     db_errors: Counter::default(),
+    db_operation_timeouts: Counter::default(),
     argon2_waiting: Gauge::default(),
     latency: Default::default(),
 });
@@ -187,6 +190,11 @@ impl Metrics {
                 "twofa_db_errors_total",
                 "Database work that failed after retries.",
                 self.db_errors.get(),
+            ),
+            (
+                "twofa_db_operation_timeouts_total",
+                "Database work abandoned because the server stopped answering.",
+                self.db_operation_timeouts.get(),
             ),
         ] {
             let _ = writeln!(

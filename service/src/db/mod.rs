@@ -4,6 +4,13 @@
 //! A database failover is a delay, not an error: work that fails because no
 //! writable leader answers (connection lost, read-only node, shutting down) is
 //! retried with backoff until `db_retry_deadline_s`, on a fresh connection.
+//!
+//! A server that hangs (paused, stuck on I/O) is the harder case: the kernel
+//! keeps accepting and acknowledging for it, so neither TCP timeouts nor
+//! keepalives fire and a server-side `statement_timeout` never runs. Only
+//! the client can notice, so every piece of work has a client-side deadline
+//! (`db_operation_timeout_ms`) after which its connection is thrown away,
+//! and every connection attempt is bounded per host (see [`PerHostConnect`]).
 
 pub mod audit;
 pub mod authenticators;
@@ -18,10 +25,12 @@ pub mod users;
 
 use crate::config::Settings;
 use anyhow::{Context, Result};
-use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
+use deadpool_postgres::{Connect, Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
+use futures_util::future::BoxFuture;
 use std::time::{Duration, Instant};
 use tokio_postgres::error::SqlState;
-use tokio_postgres::NoTls;
+use tokio_postgres::tls::{MakeTlsConnect, TlsConnect};
+use tokio_postgres::{Config as PgConfig, NoTls, Socket};
 
 pub use deadpool_postgres::GenericClient;
 
@@ -31,13 +40,15 @@ pub enum DbError {
     Pool(#[from] deadpool_postgres::PoolError),
     #[error("database: {0}")]
     Pg(#[from] tokio_postgres::Error),
+    #[error("database work did not finish within {0:?} (the server stopped answering)")]
+    Deadline(Duration),
 }
 
 impl DbError {
     /// Errors a failover causes, worth retrying on another connection.
     pub fn is_transient(&self) -> bool {
         match self {
-            DbError::Pool(_) => true,
+            DbError::Pool(_) | DbError::Deadline(_) => true,
             DbError::Pg(e) => {
                 if e.is_closed() {
                     return true;
@@ -65,14 +76,20 @@ impl DbError {
     /// the pool: a read-only node (the old leader after a failover) passes the
     /// pool's liveness check, so it has to be thrown away explicitly.
     pub fn poisons_connection(&self) -> bool {
-        matches!(self, DbError::Pg(_)) && self.is_transient()
+        matches!(self, DbError::Pg(_) | DbError::Deadline(_)) && self.is_transient()
     }
 }
+
+/// Without a `connect_timeout` in the URL, each host gets this long to
+/// complete a whole connection (TCP, startup, authentication, the
+/// read-write check).
+const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
 #[derive(Clone)]
 pub struct Db {
     pool: Pool,
     retry_deadline: Duration,
+    operation_timeout: Duration,
 }
 
 impl Db {
@@ -85,8 +102,12 @@ impl Db {
             config.password(password.as_bytes());
         }
         if config.get_connect_timeout().is_none() {
-            config.connect_timeout(Duration::from_secs(2));
+            config.connect_timeout(DEFAULT_CONNECT_TIMEOUT);
         }
+        let per_host = *config
+            .get_connect_timeout()
+            .unwrap_or(&DEFAULT_CONNECT_TIMEOUT);
+        let hosts = config.get_hosts().len().max(1) as u32;
         if config.get_tcp_user_timeout().is_none() {
             // Without it a query to a partitioned leader waits for minutes.
             config.tcp_user_timeout(Duration::from_secs(2));
@@ -105,9 +126,12 @@ impl Db {
             None => timeout,
         };
         config.options(options);
-        let manager = Manager::from_config(
+        let manager = Manager::from_connect(
             config,
-            NoTls,
+            PerHostConnect {
+                tls: NoTls,
+                per_host,
+            },
             ManagerConfig {
                 recycling_method: RecyclingMethod::Verified,
             },
@@ -116,14 +140,21 @@ impl Db {
             .max_size(settings.db_pool_size)
             .runtime(Runtime::Tokio1)
             .wait_timeout(Some(Duration::from_secs(5)))
-            .create_timeout(Some(Duration::from_secs(5)))
+            // Every host may use its whole attempt before the last answers.
+            .create_timeout(Some(per_host * hosts + Duration::from_secs(1)))
             .recycle_timeout(Some(Duration::from_secs(2)))
             .build()
             .context("cannot build the database pool")?;
         Ok(Db {
             pool,
             retry_deadline: settings.db_retry_deadline(),
+            operation_timeout: settings.db_operation_timeout(),
         })
+    }
+
+    /// The client-side bound on one attempt of a piece of work.
+    pub fn operation_timeout(&self) -> Duration {
+        self.operation_timeout
     }
 
     pub async fn conn(&self) -> Result<Object, DbError> {
@@ -143,25 +174,155 @@ impl Db {
     }
 
     /// Whether the database answers a trivial query on a writable connection.
+    /// A connection that does not answer within the bound is discarded, not
+    /// handed back to the pool for the next request to wait on.
     pub async fn ping(&self) -> bool {
-        let check = async {
-            let c = self.conn().await?;
-            let row = c
-                .query_one("SELECT pg_is_in_recovery()", &[])
-                .await
-                .map_err(DbError::from)?;
-            let in_recovery: bool = row.get(0);
-            if in_recovery {
-                discard(c);
-                return Ok::<bool, DbError>(false);
-            }
-            Ok(true)
+        let bound = Duration::from_secs(2);
+        let Ok(Ok(c)) = tokio::time::timeout(bound, self.conn()).await else {
+            return false;
         };
-        matches!(
-            tokio::time::timeout(Duration::from_secs(2), check).await,
-            Ok(Ok(true))
-        )
+        match tokio::time::timeout(bound, c.query_one("SELECT pg_is_in_recovery()", &[])).await {
+            Ok(Ok(row)) => {
+                let in_recovery: bool = row.get(0);
+                if in_recovery {
+                    discard(c);
+                }
+                !in_recovery
+            }
+            Ok(Err(e)) => {
+                if DbError::from(e).poisons_connection() {
+                    discard(c);
+                }
+                false
+            }
+            Err(_) => {
+                discard(c);
+                false
+            }
+        }
     }
+}
+
+/// Connects to the hosts of a (multi-host) URL one at a time, giving each
+/// its `connect_timeout` for the whole connection, as libpq does.
+///
+/// tokio-postgres bounds only the TCP connect: a host whose server hangs
+/// accepts the connection and then never answers the startup message, and
+/// since hosts are tried in order, every new connection would wait on that
+/// first host forever and never reach the new leader behind it.
+pub struct PerHostConnect<T> {
+    pub tls: T,
+    pub per_host: Duration,
+}
+
+impl<T> Connect for PerHostConnect<T>
+where
+    T: MakeTlsConnect<Socket> + Clone + Sync + Send + 'static,
+    T::Stream: Sync + Send,
+    T::TlsConnect: Sync + Send,
+    <T::TlsConnect as TlsConnect<Socket>>::Future: Send,
+{
+    fn connect(
+        &self,
+        pg_config: &PgConfig,
+    ) -> BoxFuture<
+        '_,
+        Result<(tokio_postgres::Client, tokio::task::JoinHandle<()>), tokio_postgres::Error>,
+    > {
+        let attempts = split_hosts(pg_config);
+        Box::pin(async move {
+            let mut last = None;
+            for config in attempts {
+                match tokio::time::timeout(self.per_host, config.connect(self.tls.clone())).await {
+                    Ok(Ok((client, connection))) => {
+                        let task = tokio::spawn(async move {
+                            if let Err(e) = connection.await {
+                                tracing::debug!(error = %e, "database connection ended");
+                            }
+                        });
+                        return Ok((client, task));
+                    }
+                    Ok(Err(e)) => last = Some(e),
+                    Err(_) => {
+                        tracing::warn!(
+                            host = ?config.get_hosts().first(),
+                            "database host accepted the connection but did not answer in time"
+                        );
+                        last = Some(tokio_postgres::Error::__private_api_timeout());
+                    }
+                }
+            }
+            Err(last.unwrap_or_else(tokio_postgres::Error::__private_api_timeout))
+        })
+    }
+}
+
+/// One configuration per host of `config`, in order, each with every other
+/// setting of the original. A configuration without hosts is returned as
+/// it is, so tokio-postgres reports what is missing.
+pub fn split_hosts(config: &PgConfig) -> Vec<PgConfig> {
+    let hosts = config.get_hosts();
+    let addrs = config.get_hostaddrs();
+    let ports = config.get_ports();
+    let n = hosts.len().max(addrs.len());
+    if n <= 1 {
+        return vec![config.clone()];
+    }
+    (0..n)
+        .map(|i| {
+            let mut c = PgConfig::new();
+            if let Some(user) = config.get_user() {
+                c.user(user);
+            }
+            if let Some(password) = config.get_password() {
+                c.password(password);
+            }
+            if let Some(dbname) = config.get_dbname() {
+                c.dbname(dbname);
+            }
+            if let Some(options) = config.get_options() {
+                c.options(options);
+            }
+            if let Some(name) = config.get_application_name() {
+                c.application_name(name);
+            }
+            c.ssl_mode(config.get_ssl_mode())
+                .ssl_negotiation(config.get_ssl_negotiation())
+                .channel_binding(config.get_channel_binding())
+                .target_session_attrs(config.get_target_session_attrs())
+                .keepalives(config.get_keepalives())
+                .keepalives_idle(config.get_keepalives_idle());
+            if let Some(t) = config.get_connect_timeout() {
+                c.connect_timeout(*t);
+            }
+            if let Some(t) = config.get_tcp_user_timeout() {
+                c.tcp_user_timeout(*t);
+            }
+            if let Some(t) = config.get_keepalives_interval() {
+                c.keepalives_interval(t);
+            }
+            if let Some(r) = config.get_keepalives_retries() {
+                c.keepalives_retries(r);
+            }
+            match hosts.get(i) {
+                Some(tokio_postgres::config::Host::Tcp(h)) => {
+                    c.host(h);
+                }
+                #[cfg(unix)]
+                Some(tokio_postgres::config::Host::Unix(p)) => {
+                    c.host_path(p);
+                }
+                None => {}
+            }
+            if let Some(addr) = addrs.get(i) {
+                c.hostaddr(*addr);
+            }
+            if let Some(port) = ports.get(i).or_else(|| ports.first()) {
+                c.port(*port);
+            }
+            c
+        })
+        .collect()
 }
 
 /// Drops a connection instead of returning it to the pool.
@@ -211,12 +372,21 @@ macro_rules! with_db {
         loop {
             let result = match db.conn().await {
                 Ok(mut conn) => {
-                    let result: ::std::result::Result<_, $crate::db::DbError> = async {
+                    // A server that stops answering mid-work leaves this
+                    // future pending forever: bound it on the client side.
+                    let work = async {
                         #[allow(unused_mut)]
                         let mut $c = &mut conn;
                         $body
-                    }
-                    .await;
+                    };
+                    let result: ::std::result::Result<_, $crate::db::DbError> =
+                        match ::tokio::time::timeout(db.operation_timeout(), work).await {
+                            Ok(done) => done,
+                            Err(_) => {
+                                $crate::metrics::METRICS.db_operation_timeouts.inc();
+                                Err($crate::db::DbError::Deadline(db.operation_timeout()))
+                            }
+                        };
                     if let Err(e) = &result {
                         if e.poisons_connection() {
                             $crate::db::discard(conn);
@@ -232,4 +402,56 @@ macro_rules! with_db {
             }
         }
     }};
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_multi_host_url_becomes_one_config_per_host_with_every_other_setting() {
+        let url = "host=db1,db2,/run/postgresql port=5432,5433,5434 user=twofa password=pw \
+                   dbname=twofa target_session_attrs=read-write connect_timeout=3 \
+                   application_name=app1 options='-c statement_timeout=5000' \
+                   keepalives_idle=7 tcp_user_timeout=4";
+        let config: PgConfig = url.parse().unwrap();
+        let parts = split_hosts(&config);
+        assert_eq!(parts.len(), 3);
+        for (i, part) in parts.iter().enumerate() {
+            assert_eq!(part.get_hosts(), &config.get_hosts()[i..=i]);
+            assert_eq!(part.get_ports(), &[5432 + i as u16]);
+            assert_eq!(part.get_user(), Some("twofa"));
+            assert_eq!(part.get_password(), Some(&b"pw"[..]));
+            assert_eq!(part.get_dbname(), Some("twofa"));
+            assert_eq!(part.get_application_name(), Some("app1"));
+            assert_eq!(part.get_options(), Some("-c statement_timeout=5000"));
+            assert_eq!(
+                part.get_target_session_attrs(),
+                tokio_postgres::config::TargetSessionAttrs::ReadWrite
+            );
+            assert_eq!(part.get_connect_timeout(), Some(&Duration::from_secs(3)));
+            assert_eq!(part.get_tcp_user_timeout(), Some(&Duration::from_secs(4)));
+            assert_eq!(part.get_keepalives_idle(), Duration::from_secs(7));
+            assert_eq!(part.get_ssl_mode(), config.get_ssl_mode());
+        }
+    }
+
+    #[test]
+    fn one_port_serves_every_host_and_a_single_host_is_kept_as_it_is() {
+        let config: PgConfig = "host=a,b port=6000 dbname=x".parse().unwrap();
+        let parts = split_hosts(&config);
+        assert_eq!(parts.len(), 2);
+        assert!(parts.iter().all(|p| p.get_ports() == [6000]));
+        let single: PgConfig = "host=a port=6000 dbname=x".parse().unwrap();
+        let parts = split_hosts(&single);
+        assert_eq!(parts.len(), 1);
+        assert_eq!(parts[0].get_hosts(), single.get_hosts());
+    }
+
+    #[test]
+    fn work_abandoned_at_the_deadline_is_retried_on_a_fresh_connection() {
+        let e = DbError::Deadline(Duration::from_secs(1));
+        assert!(e.is_transient());
+        assert!(e.poisons_connection());
+    }
 }
