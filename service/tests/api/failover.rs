@@ -116,6 +116,21 @@ async fn backend_inserting_a_user(admin: &tokio_postgres::Client) -> i32 {
     panic!("the app never started inserting the user");
 }
 
+/// Starts a registration and pauses the database process serving it while
+/// it is inside its `INSERT INTO users`.
+async fn registration_paused_mid_insert(
+    app: &TestApp,
+    email: &'static str,
+) -> (tokio::task::JoinHandle<Resp>, Paused) {
+    let admin = app.db().await;
+    slow_first_registration(&admin).await;
+    let mut b = app.browser();
+    b.get("/register").await;
+    let request = tokio::spawn(async move { b.register(email, PASSWORD).await });
+    let paused = Paused::stop(backend_inserting_a_user(&admin).await);
+    (request, paused)
+}
+
 #[tokio::test]
 async fn a_database_process_that_stops_answering_mid_query_is_left_behind() {
     let app = TestApp::spawn_with(|s| {
@@ -123,12 +138,7 @@ async fn a_database_process_that_stops_answering_mid_query_is_left_behind() {
         s.db_retry_deadline_s = 20.0;
     })
     .await;
-    let admin = app.db().await;
-    slow_first_registration(&admin).await;
-    let mut b = app.browser();
-    b.get("/register").await;
-    let request = tokio::spawn(async move { b.register("paused@example.com", PASSWORD).await });
-    let paused = Paused::stop(backend_inserting_a_user(&admin).await);
+    let (request, paused) = registration_paused_mid_insert(&app, "paused@example.com").await;
     // Nothing the server does can end this query now: its statement_timeout
     // cannot fire in a stopped process, and the kernel keeps the TCP
     // connection alive. Only the app's own deadline can.
@@ -152,12 +162,7 @@ async fn a_paused_database_with_no_other_to_go_to_ends_in_503_while_still_paused
         s.db_retry_deadline_s = 3.0;
     })
     .await;
-    let admin = app.db().await;
-    slow_first_registration(&admin).await;
-    let mut b = app.browser();
-    b.get("/register").await;
-    let request = tokio::spawn(async move { b.register("stuck@example.com", PASSWORD).await });
-    let paused = Paused::stop(backend_inserting_a_user(&admin).await);
+    let (request, paused) = registration_paused_mid_insert(&app, "stuck@example.com").await;
     // No other server either: new connections are refused from now on and
     // the pool's idle ones are cut (the paused process ends when resumed).
     allow_connections(&app.db_url, false).await;
