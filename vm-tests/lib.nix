@@ -64,6 +64,9 @@
       (secretsFor node.role);
   };
 
+  # node name -> the secrets its VM gets from QEMU (JSON is a Python literal).
+  secretsByNode = lib.filterAttrs (_: names: names != []) (lib.mapAttrs (_: node: secretsFor node.role) cluster.nodes);
+
   mkTest = name: file:
     pkgs.testers.runNixOSTest {
       name = "twofa-${name}";
@@ -74,6 +77,8 @@
       testScript = ''
         ${builtins.readFile ./driver/scenario_driver.py}
         ${builtins.readFile ./kvm_notice.py}
+        ${builtins.readFile ./secrets_check.py}
+        check_secrets_from_hypervisor(machines, ${builtins.toJSON secretsByNode})
         run_scenario(machines, subtest, "${./topology.toml}", "${file}", "${profile}")
       '';
     };
