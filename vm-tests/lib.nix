@@ -7,7 +7,8 @@
   data,
   # The flake's nixosModules (proxy, app, db, client).
   modules,
-  # "short" for `nix flake check`; "full" for the long runs.
+  # The scenario files' [profile.short] (what every test runs); "full" for
+  # long runs of the scenarios that define one.
   profile ? "short",
 }: let
   inherit (pkgs) lib;
