@@ -181,6 +181,16 @@ async fn the_binary_notifies_logs_nothing_secret_and_drains() {
         logs.iter().any(|l| l.contains("login completed")),
         "logs captured: {logs:?}"
     );
+    // The clock watch looked at the kernel's clock at start-up and warns
+    // exactly when the kernel says it is unsynchronised.
+    let (synced, _) = kernel_clock();
+    let warned = logs.iter().any(|l| {
+        l.contains("the system clock is not synchronised") && l.contains("\"level\":\"WARN\"")
+    });
+    assert_eq!(
+        warned, !synced,
+        "clock synchronised: {synced}; logs: {logs:?}"
+    );
     for line in &logs {
         for s in &secrets {
             assert!(!line.contains(s.as_str()), "log line leaks {s:?}: {line}");
