@@ -18,6 +18,9 @@ use libc::{STA_NANO, STA_UNSYNC, TIME_ERROR};
 
 /// How often the background task looks at the clock.
 const WATCH_EVERY: Duration = Duration::from_secs(60);
+/// While the clock stays unsynchronised the warning is repeated after this
+/// many looks (an hour), so it is in the recent log whenever someone reads it.
+const REMIND_AFTER: u32 = 60;
 
 /// What the kernel says about the clock.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -146,33 +149,51 @@ pub fn change(previous: Option<bool>, now: Option<bool>) -> Change {
     }
 }
 
+/// What to log at one look: `last` is the previous look's reading (`None`
+/// before the first), `looks_since_warning` counts looks since the last
+/// warning, this one included.
+pub fn decide(last: Option<Option<bool>>, now: Option<bool>, looks_since_warning: u32) -> Change {
+    if last != Some(now) {
+        change(last.flatten(), now)
+    } else if now == Some(false) && looks_since_warning >= REMIND_AFTER {
+        Change::Unsynchronized
+    } else {
+        Change::None
+    }
+}
+
 /// Looks at the clock every minute for the life of the service and logs
-/// what [`change`] says.
+/// what [`decide`] says, repeating the warning every hour while the clock
+/// stays unsynchronised.
 pub async fn watch() {
     let mut last: Option<Option<bool>> = None;
+    let mut since_warning = 0u32;
     loop {
         let state = read();
         let now = state.as_ref().ok().map(|s| s.synchronized);
-        if last != Some(now) {
-            match (change(last.flatten(), now), &state) {
-                (Change::Unsynchronized, Ok(s)) => tracing::warn!(
-                    estimated_error_s = s.estimated_error_s,
-                    max_error_s = s.max_error_s,
-                    status = s.status,
-                    "the system clock is not synchronised: TOTP codes may be refused if the replicas disagree; check the time daemon (chronyc tracking)"
-                ),
-                (Change::Synchronized, Ok(s)) => tracing::info!(
-                    estimated_error_s = s.estimated_error_s,
-                    "the system clock is synchronised again"
-                ),
-                (Change::Unreadable, Err(e)) => tracing::warn!(
-                    error = %e,
-                    "cannot read the clock's state (adjtimex); twofa_clock_synchronized is not exported"
-                ),
-                _ => {}
-            }
-            last = Some(now);
+        since_warning = since_warning.saturating_add(1);
+        let what = decide(last, now, since_warning);
+        if matches!(what, Change::Unsynchronized | Change::Unreadable) {
+            since_warning = 0;
         }
+        match (what, &state) {
+            (Change::Unsynchronized, Ok(s)) => tracing::warn!(
+                estimated_error_s = s.estimated_error_s,
+                max_error_s = s.max_error_s,
+                status = s.status,
+                "the system clock is not synchronised: TOTP codes may be refused if the replicas disagree; check the time daemon (chronyc tracking)"
+            ),
+            (Change::Synchronized, Ok(s)) => tracing::info!(
+                estimated_error_s = s.estimated_error_s,
+                "the system clock is synchronised again"
+            ),
+            (Change::Unreadable, Err(e)) => tracing::warn!(
+                error = %e,
+                "cannot read the clock's state (adjtimex); twofa_clock_synchronized is not exported"
+            ),
+            _ => {}
+        }
+        last = Some(now);
         tokio::time::sleep(WATCH_EVERY).await;
     }
 }
@@ -242,5 +263,30 @@ mod tests {
         assert_eq!(change(Some(false), Some(true)), Change::Synchronized);
         assert_eq!(change(None, None), Change::Unreadable);
         assert_eq!(change(Some(true), None), Change::Unreadable);
+    }
+
+    #[test]
+    fn repeats_the_warning_hourly_while_unsynchronised() {
+        // First look, unsynchronised: warn.
+        assert_eq!(decide(None, Some(false), 1), Change::Unsynchronized);
+        // Same state a minute later: quiet until an hour of looks passed.
+        assert_eq!(decide(Some(Some(false)), Some(false), 2), Change::None);
+        assert_eq!(
+            decide(Some(Some(false)), Some(false), REMIND_AFTER - 1),
+            Change::None
+        );
+        assert_eq!(
+            decide(Some(Some(false)), Some(false), REMIND_AFTER),
+            Change::Unsynchronized
+        );
+        // Synchronised stays quiet however long; the return is noted once.
+        assert_eq!(decide(Some(Some(true)), Some(true), 500), Change::None);
+        assert_eq!(
+            decide(Some(Some(false)), Some(true), 3),
+            Change::Synchronized
+        );
+        // Unreadable is warned once, not every hour.
+        assert_eq!(decide(Some(Some(true)), None, 3), Change::Unreadable);
+        assert_eq!(decide(Some(None), None, REMIND_AFTER), Change::None);
     }
 }
