@@ -14,7 +14,9 @@
     # topology.toml and the scenario files as data, no nixpkgs needed.
     data = import ./vm-tests/topology.nix;
 
-    systems = ["x86_64-linux" "aarch64-linux"];
+    # x86_64 only: the images, the VM tests and their checks are built for
+    # KVM hosts of that architecture, and nothing checks an aarch64 build.
+    systems = ["x86_64-linux"];
     forAllSystems = f: lib.genAttrs systems (system: f nixpkgs.legacyPackages.${system});
 
     # Images and VM tests are built for x86_64 hosts with KVM.
@@ -56,8 +58,10 @@
       ];
     };
 
+    pkgsX86 = nixpkgs.legacyPackages.${imageSystem};
+
     vmTests = import ./vm-tests/lib.nix {
-      pkgs = nixpkgs.legacyPackages.${imageSystem};
+      pkgs = pkgsX86;
       inherit data;
       modules = self.nixosModules;
     };
@@ -125,15 +129,46 @@
     # One host per node of vm-tests/topology.toml; addresses come from there.
     nixosConfigurations = lib.mapAttrs (_: mkHost) data.cluster.nodes;
 
-    checks.${imageSystem} =
-      vmTests.scenarioTests
-      // {
-        twofa = self.packages.${imageSystem}.twofa;
-      };
+    # `nix flake check`: fast and deterministic only. The package with its
+    # unit tests; every host's system and image evaluated down to its
+    # derivation (a text file listing them is all that gets built); the
+    # smoke VM test. The fault scenarios are legacyPackages' vmTests.
+    checks.${imageSystem} = {
+      inherit (self.packages.${imageSystem}) twofa;
+      smoke = vmTests.scenarioTests.smoke;
+      evaluated = pkgsX86.writeText "twofa-evaluated-derivations" (
+        lib.concatStrings (lib.mapAttrsToList (name: host: ''
+            ${name} toplevel ${builtins.unsafeDiscardStringContext host.config.system.build.toplevel.drvPath}
+            ${name} image ${builtins.unsafeDiscardStringContext host.config.system.build.images.qemu.drvPath}
+          '')
+          self.nixosConfigurations)
+        + "demo vm ${builtins.unsafeDiscardStringContext demo.config.system.build.vm.drvPath}\n"
+      );
+    };
 
+    # The twelve fault scenarios, each a VM test of the whole cluster:
+    # `nix build .#vmTests.<scenario>` (or .#legacyPackages.x86_64-linux.vmTests.<scenario>),
+    # and every one with `nix build .#vmTests.all --max-jobs 1`.
+    legacyPackages.${imageSystem}.vmTests =
+      vmTests.scenarioTests // {inherit (vmTests) all;};
+
+    # `nix run .#demo`: makes the demo's TOTP key on the host once (kept
+    # next to the VM's disk image, in the current directory) and hands it in
+    # as the systemd credential twofa.secret-key through a QEMU SMBIOS type
+    # 11 string read from that file, the path the images use.
     apps.${imageSystem}.demo = {
       type = "app";
-      program = "${demo.config.system.build.vm}/bin/run-${demo.config.networking.hostName}-vm";
+      program = toString (pkgsX86.writeShellScript "twofa-demo" ''
+        set -eu
+        umask 077
+        credential="$PWD/twofa-demo.credential"
+        if [ ! -s "$credential" ]; then
+          key="$(${pkgsX86.coreutils}/bin/od -An -N32 -tx1 /dev/urandom | ${pkgsX86.coreutils}/bin/tr -d ' \n')"
+          printf 'io.systemd.credential:twofa.secret-key=%s' "$key" > "$credential"
+        fi
+        export QEMU_OPTS="''${QEMU_OPTS:-} -smbios type=11,path=$credential"
+        exec ${demo.config.system.build.vm}/bin/run-${demo.config.networking.hostName}-vm "$@"
+      '');
       meta.description = "twofa on one NixOS VM (PostgreSQL, twofa, HAProxy): open http://localhost:8080";
     };
 

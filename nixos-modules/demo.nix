@@ -1,16 +1,21 @@
 # `nix run .#demo`: PostgreSQL, twofa and HAProxy on one NixOS VM, for a
 # first look. The proxy role's HAProxy settings, without keepalived; the
 # database is local and reached over its socket with peer authentication,
-# so the only secret (the TOTP encryption key) is generated at first boot.
+# so the only secret is the TOTP encryption key, which the flake's demo
+# launcher makes on the host and hands in as the systemd credential
+# twofa.secret-key (QEMU SMBIOS type 11), the way the images get theirs.
 # Open http://localhost:8080 on the host (https://localhost:8443 with the
 # self-signed certificate).
-{pkgs, ...}: {
+{
+  config,
+  pkgs,
+  ...
+}: {
   imports = [./roles/proxy.nix];
 
   networking.hostName = "twofa-demo";
 
   twofa = {
-    generateSecretKey = true;
     proxy = {
       vrrp.enable = false;
       redirectToHttps = false;
@@ -40,16 +45,20 @@
     listen = "127.0.0.1:8080";
     # The unit's dynamic user is called twofa: peer authentication matches it.
     databaseUrl = "host=/run/postgresql dbname=twofa user=twofa";
-    secretKeyFile = "/var/lib/twofa-secrets/secret-key";
+    # Gathered at boot by twofa-secrets.service (roles/common.nix).
+    secretKeyFile = "${config.twofa.runtimeSecretsDir}/secret-key";
     settings = {
       # Plain HTTP through the forwarded port: cookies without `Secure`.
       cookie_secure = false;
       trusted_proxies = ["127.0.0.1/32"];
     };
   };
+  # postgresql.target (nixpkgs 25.11) requires postgresql.service and
+  # postgresql-setup.service, which creates the role and database; a
+  # target is ordered after what it requires.
   systemd.services.twofa = {
-    wants = ["postgresql.service"];
-    after = ["postgresql.service" "postgresql-setup.service"];
+    wants = ["postgresql.target"];
+    after = ["postgresql.target"];
   };
 
   # Only in `nixos-rebuild build-vm` / `nix run .#demo`.

@@ -188,7 +188,10 @@ in {
         CapabilityBoundingSet = "";
         AmbientCapabilities = "";
         RestrictAddressFamilies = ["AF_INET" "AF_INET6" "AF_UNIX"];
-        SystemCallFilter = ["@system-service" "~@privileged"];
+        # adjtimex(2) with no mode bits only reads the kernel's clock state
+        # (exported on /metrics); @privileged denies it, so it is allowed
+        # back. Without capabilities the kernel refuses any change anyway.
+        SystemCallFilter = ["@system-service" "~@privileged" "adjtimex"];
         SystemCallArchitectures = "native";
         MemoryDenyWriteExecute = true;
         LockPersonality = true;
@@ -199,7 +202,10 @@ in {
         ProtectKernelModules = true;
         ProtectKernelLogs = true;
         ProtectControlGroups = true;
-        ProtectClock = true;
+        # ProtectClock's filter denies adjtimex even for reading; the empty
+        # capability set (no CAP_SYS_TIME) and PrivateDevices (no /dev/rtc)
+        # still keep the service from setting the clock.
+        ProtectClock = false;
         ProtectHostname = true;
         ProtectProc = "invisible";
         ProcSubset = "pid";

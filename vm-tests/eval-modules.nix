@@ -110,7 +110,7 @@ let
       topologyFile = ./topology.toml;
       interface = "eth1";
       secretsDir = "/var/lib/twofa-secrets";
-      generateSecretKey = false;
+      runtimeSecretsDir = "/run/twofa-secrets";
       adminKeys = [];
       proxy = {
         backends = cluster.appBackends;
@@ -119,7 +119,16 @@ let
         vrrp.enable = true;
       };
     };
-    services.twofa.package = twofaPackage;
+    # As the roles enable them: common.nix gathers the secrets they read.
+    services.twofa = {
+      package = twofaPackage;
+      enable = node.role == "app";
+      databasePasswordFile = "/run/twofa-secrets/db-password";
+    };
+    services.patroni = {
+      enable = node.role == "db";
+      user = "patroni";
+    };
     services.haproxy.group = "haproxy";
     networking.hostName = node.name;
   };

@@ -7,7 +7,8 @@
   data,
   # The flake's nixosModules (proxy, app, db, client).
   modules,
-  # "short" for `nix flake check`; "full" for the long runs.
+  # The scenario files' [profile.short] (what every test runs); "full" for
+  # long runs of the scenarios that define one.
   profile ? "short",
 }: let
   inherit (pkgs) lib;
@@ -15,7 +16,9 @@
   iface = "eth1"; # the test framework's vlan 1
 
   # Test-only secrets, in the store on purpose: these VMs hold nothing of
-  # value. Real hosts get theirs provisioned (docs/nix.md).
+  # value. They reach the VMs as real hosts get theirs from the hypervisor:
+  # systemd credentials twofa.<name> in QEMU SMBIOS type 11 strings, which
+  # twofa-secrets.service gathers at boot (docs/nix.md, Secrets).
   testSecrets = {
     secret-key = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
     db-password = "vm-test-app-password";
@@ -30,13 +33,8 @@
     }
     .${role}
     or [];
-  # The owner that reads each file: LoadCredential reads as root, Patroni as patroni.
-  ownerFor = role:
-    if role == "db"
-    then "patroni"
-    else "root";
 
-  nodeModule = node: {config, ...}: {
+  nodeModule = node: {
     imports =
       [modules.${node.role}]
       # The load speaks plain HTTP to the VIP; wait_healthy also checks HTTPS + HSTS.
@@ -60,12 +58,15 @@
       then 1024
       else 512;
 
-    systemd.tmpfiles.rules =
-      map (
-        file: "f ${config.twofa.secretsDir}/${file} 0400 ${ownerFor node.role} ${ownerFor node.role} - ${testSecrets.${file}}"
-      )
+    # The values have no comma or space, which QEMU's option syntax and the
+    # run script would need escaped.
+    virtualisation.qemu.options =
+      map (name: "-smbios type=11,value=io.systemd.credential:twofa.${name}=${testSecrets.${name}}")
       (secretsFor node.role);
   };
+
+  # node name -> the secrets its VM gets from QEMU (JSON is a Python literal).
+  secretsByNode = lib.filterAttrs (_: names: names != []) (lib.mapAttrs (_: node: secretsFor node.role) cluster.nodes);
 
   mkTest = name: file:
     pkgs.testers.runNixOSTest {
@@ -76,12 +77,18 @@
       # scenario (`cargo xtask nix` checks the same text with mypy/pyflakes).
       testScript = ''
         ${builtins.readFile ./driver/scenario_driver.py}
+        ${builtins.readFile ./kvm_notice.py}
+        ${builtins.readFile ./secrets_check.py}
+        check_secrets_from_hypervisor(machines, ${builtins.toJSON secretsByNode})
         run_scenario(machines, subtest, "${./topology.toml}", "${file}", "${profile}")
       '';
     };
-in {
-  # checks.<system>.vm-<scenario>
-  scenarioTests =
-    lib.mapAttrs' (name: file: lib.nameValuePair "vm-${name}" (mkTest name file))
-    data.scenarioFiles;
+in rec {
+  # scenario name -> its VM test (legacyPackages.<system>.vmTests.<name>;
+  # checks.<system>.smoke is the smoke one).
+  scenarioTests = lib.mapAttrs mkTest data.scenarioFiles;
+
+  # Every scenario, one after another when built with --max-jobs 1: a
+  # directory of links to each test's result.
+  all = pkgs.linkFarm "twofa-vm-tests-all" (lib.mapAttrsToList (name: path: {inherit name path;}) scenarioTests);
 }

@@ -28,7 +28,8 @@ in
     cargoLock.lockFile = root + "/Cargo.lock";
     cargoBuildFlags = ["-p" "twofa"];
     # Unit tests only: the integration tests need a PostgreSQL server, and
-    # the VM tests (`nix flake check`) exercise the service for real.
+    # the VM tests (`smoke` in `nix flake check`, every scenario in
+    # `vmTests`) exercise the service for real.
     cargoTestFlags = ["-p" "twofa" "--lib"];
 
     meta = {

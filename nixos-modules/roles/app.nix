@@ -8,7 +8,8 @@
   top = config.twofa.topology;
   cluster = import ../cluster.nix top;
   node = cluster.nodes.${config.twofa.node};
-  dir = config.twofa.secretsDir;
+  # The secrets twofa-secrets.service gathered (hypervisor or files).
+  dir = config.twofa.runtimeSecretsDir;
 in {
   services.twofa = {
     enable = true;

@@ -11,7 +11,9 @@
   cluster = import ../cluster.nix top;
   node = cluster.nodes.${config.twofa.node};
   inherit (top) ports;
-  dir = config.twofa.secretsDir;
+  # The secrets twofa-secrets.service gathered (hypervisor or files),
+  # owned by the patroni user.
+  dir = config.twofa.runtimeSecretsDir;
   postgresql = pkgs.postgresql_15;
   socketDir = "/run/patroni";
   secretFiles = ["db-password" "superuser-password" "replication-password" "rewind-password"];
@@ -21,8 +23,7 @@
     map (a: "${type} ${database} ${user} ${a}/32 scram-sha-256") addresses;
 
   # Runs once, when Patroni initialises the cluster: the app's role and
-  # database, with the password from the secrets directory (never in the
-  # store). Patroni passes the superuser connection URL as $1.
+  # database, with the password gathered at boot (never in the store). Patroni passes the superuser connection URL as $1.
   postBootstrap = pkgs.writeShellScript "twofa-post-bootstrap" ''
     set -eu
     password="$(cat ${lib.escapeShellArg "${dir}/db-password"})"
@@ -118,7 +119,7 @@ in {
       };
     };
 
-    # Read by the patroni user when the service starts (files outside the store).
+    # Read by the patroni user when the service starts (in /run, never in the store).
     environmentFiles = {
       PATRONI_SUPERUSER_PASSWORD = "${dir}/superuser-password";
       PATRONI_REPLICATION_PASSWORD = "${dir}/replication-password";
@@ -129,11 +130,11 @@ in {
   systemd.services.patroni = {
     # Patroni would bootstrap with empty passwords if the files were missing
     # (the module's script exports whatever it reads): refuse, and retry
-    # until they are provisioned.
+    # until twofa-secrets.service has gathered them.
     preStart = ''
       for f in ${lib.concatMapStringsSep " " (f: lib.escapeShellArg "${dir}/${f}") secretFiles}; do
         if [ ! -s "$f" ]; then
-          echo "twofa: missing secret $f (see docs/nix.md, Secrets)" >&2
+          echo "twofa: missing secret $f (journalctl -u twofa-secrets; docs/nix.md, Secrets)" >&2
           exit 1
         fi
       done

@@ -215,6 +215,7 @@ impl Metrics {
              # HELP twofa_db_pool_waiting Requests waiting for a database connection.\n# TYPE twofa_db_pool_waiting gauge\ntwofa_db_pool_waiting {}",
             pool.size, pool.available, pool.max_size, pool.waiting
         );
+        crate::clock::render(&mut out, &crate::clock::read());
         out.push_str("# HELP twofa_http_request_duration_seconds Request latency by route and method.\n# TYPE twofa_http_request_duration_seconds histogram\n");
         for (route, per_method) in ROUTES.iter().zip(&self.latency) {
             for (method, h) in ["GET", "POST"].iter().zip(per_method) {

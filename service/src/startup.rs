@@ -1,5 +1,5 @@
 //! Builds the service from its settings: keys, pages, pool, migrations,
-//! listener, background purge. Also how the tests start it (on port 0).
+//! listener, background purge and clock watch. Also how the tests start it (on port 0).
 
 use crate::auth::{crypto::SecretBox, password::PasswordHashing, tokens::Csrf};
 use crate::config::Settings;
@@ -24,6 +24,7 @@ pub struct Server {
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<()>,
     purge: JoinHandle<()>,
+    clock: JoinHandle<()>,
 }
 
 /// Everything but the listener: checks the configuration and the keys.
@@ -92,6 +93,7 @@ pub async fn start(settings: Settings) -> Result<Server> {
         });
     let task = tokio::spawn(server.run());
     let purge = tokio::spawn(purge_loop(app.clone()));
+    let clock = tokio::spawn(crate::clock::watch());
     tracing::info!(%addr, "listening");
     Ok(Server {
         addr,
@@ -99,6 +101,7 @@ pub async fn start(settings: Settings) -> Result<Server> {
         stop: Some(stop),
         task,
         purge,
+        clock,
     })
 }
 
@@ -116,6 +119,7 @@ impl Server {
             let _ = stop.send(());
         }
         self.purge.abort();
+        self.clock.abort();
         let left = bound.saturating_sub(started.elapsed());
         if tokio::time::timeout(left, &mut self.task).await.is_err() {
             tracing::warn!("requests still running at the shutdown bound; stopping anyway");

@@ -73,6 +73,7 @@ fn check(fix: bool) -> Result<()> {
     pure_evaluation(&root)?;
     rendered_configs(&root)?;
     module_evaluation(&root)?;
+    secrets_gathering(&root)?;
     python_driver(&root)?;
     eprintln!("nix: {} files checked, all good", files.len());
     Ok(())
@@ -953,6 +954,134 @@ fn node_names(root: &Path) -> Result<Vec<String>> {
         .iter()
         .filter_map(|n| n["name"].as_str().map(str::to_owned))
         .collect())
+}
+
+/// The script of `twofa-secrets.service` (roles/common.nix) as evaluated for
+/// an app and a db node, run against temporary directories in place of
+/// `/run/twofa-secrets`, `/var/lib/twofa-secrets` and the credentials the
+/// hypervisor passed: it gathers exactly the secrets the role's services
+/// read, a credential wins over a file, each copy is mode 0400, and a
+/// missing secret is named and fails the unit (which systemd retries).
+/// Owners become the current user so this runs without root.
+fn secrets_gathering(root: &Path) -> Result<()> {
+    let _t =
+        util::step("twofa-secrets.service's script: credential first, file second, missing named");
+    let out = util::output(
+        Command::new("nix-instantiate")
+            .args(["--eval", "--strict", "--json"])
+            .arg(root.join("vm-tests/eval-modules.nix")),
+    )?;
+    let nodes: Value = serde_json::from_str(&out)?;
+    let me = util::output(Command::new("id").arg("-un"))?
+        .trim()
+        .to_owned();
+    let work = util::target_dir().join("nix-secrets-check");
+    for (node, expected) in [
+        ("app1", &["db-password", "secret-key"][..]),
+        (
+            "db1",
+            &[
+                "db-password",
+                "replication-password",
+                "rewind-password",
+                "superuser-password",
+            ][..],
+        ),
+    ] {
+        let script = nodes[node]["common"]["config"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find_map(|part| part["systemd"]["services"]["twofa-secrets"]["script"].as_str())
+            .with_context(|| format!("{node} has no twofa-secrets.service"))?;
+        let _ = std::fs::remove_dir_all(&work);
+        let (creds, dir, run) = (work.join("creds"), work.join("dir"), work.join("run"));
+        std::fs::create_dir_all(&creds)?;
+        std::fs::create_dir_all(&dir)?;
+        let mut local = String::new();
+        let mut names = Vec::new();
+        for line in script.lines() {
+            let line = match line.trim() {
+                "run='/run/twofa-secrets'" => format!("run='{}'", run.display()),
+                "dir='/var/lib/twofa-secrets'" => format!("dir='{}'", dir.display()),
+                l if l.starts_with("take ") => {
+                    let name = l.split_whitespace().nth(1).context("take without a name")?;
+                    names.push(name.to_owned());
+                    format!("take {name} {me}")
+                }
+                _ => line.replace("-o root -g root ", ""),
+            };
+            local.push_str(&line);
+            local.push('\n');
+        }
+        ensure!(
+            local.contains(&run.display().to_string())
+                && local.contains(&dir.display().to_string()),
+            "twofa-secrets' script no longer sets run= and dir= as this check expects:\n{script}"
+        );
+        ensure!(
+            names == expected,
+            "{node}: twofa-secrets gathers {names:?}, its services read {expected:?}"
+        );
+        let script_file = work.join("gather.sh");
+        std::fs::write(&script_file, &local)?;
+        let gather = || {
+            Command::new("bash")
+                .arg("-e")
+                .arg(&script_file)
+                .env("CREDENTIALS_DIRECTORY", &creds)
+                .output()
+        };
+
+        // Nothing provisioned: every name reported, exit 1, nothing copied.
+        let out = gather()?;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        ensure!(
+            !out.status.success() && names.iter().all(|n| stderr.contains(&format!(" {n}"))),
+            "{node}: with no secret the script must fail naming each one; it said {:?} / {stderr}",
+            out.status
+        );
+        ensure!(
+            std::fs::read_dir(&run)?.next().is_none(),
+            "{node}: copied something with nothing provisioned"
+        );
+
+        // The first from the hypervisor (and a stale file it must win
+        // over), the others from files.
+        for (i, name) in names.iter().enumerate() {
+            if i == 0 {
+                std::fs::write(creds.join(format!("twofa.{name}")), format!("cred-{name}"))?;
+            }
+            std::fs::write(dir.join(name), format!("file-{name}"))?;
+        }
+        let out = gather()?;
+        ensure!(
+            out.status.success(),
+            "{node}: the script failed with every secret there: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        for (i, name) in names.iter().enumerate() {
+            let copy = run.join(name);
+            let want = if i == 0 {
+                format!("cred-{name}")
+            } else {
+                format!("file-{name}")
+            };
+            ensure!(
+                std::fs::read_to_string(&copy)? == want,
+                "{node}: {} does not hold {want}",
+                copy.display()
+            );
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&copy)?.permissions().mode() & 0o777;
+            ensure!(
+                mode == 0o400,
+                "{node}: {} has mode {mode:o}",
+                copy.display()
+            );
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -30,6 +30,54 @@ async fn health_readiness_and_metrics() {
     assert_eq!(b.get("/healthz").await.status, 200);
 }
 
+/// The kernel's clock state as adjtimex(2) reports it, read here with libc
+/// directly (not through the service's code): synchronised, estimated error.
+fn kernel_clock() -> (bool, f64) {
+    // SAFETY: modes = 0 (all zero) only reads; the kernel fills the struct.
+    let mut tx: libc::timex = unsafe { std::mem::zeroed() };
+    let state = unsafe { libc::adjtimex(&mut tx) };
+    assert!(state >= 0, "adjtimex: {}", std::io::Error::last_os_error());
+    let synchronized = state != libc::TIME_ERROR && tx.status & libc::STA_UNSYNC == 0;
+    (synchronized, tx.esterror as f64 / 1e6)
+}
+
+fn gauge(body: &str, name: &str) -> f64 {
+    body.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+        .unwrap_or_else(|| panic!("{name} missing from\n{body}"))
+        .parse()
+        .unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+#[tokio::test]
+async fn metrics_export_the_kernel_clock_state_and_readiness_ignores_it() {
+    let app = TestApp::spawn().await;
+    let mut b = app.browser();
+    let before = kernel_clock();
+    let m = b.get("/metrics").await;
+    let after = kernel_clock();
+    assert_eq!(m.status, 200);
+    assert_eq!(gauge(&m.body, "twofa_clock_readable"), 1.0);
+    let synced = gauge(&m.body, "twofa_clock_synchronized");
+    assert!(synced == 0.0 || synced == 1.0, "{synced}");
+    // The daemon may update the kernel between two reads: the service's
+    // answer must be one of what the kernel said around the request.
+    assert!(
+        [before.0, after.0].contains(&(synced == 1.0)),
+        "service says synchronized={synced}, kernel said {before:?} then {after:?}"
+    );
+    let est = gauge(&m.body, "twofa_clock_estimated_error_seconds");
+    let (lo, hi) = (before.1.min(after.1), before.1.max(after.1));
+    assert!(
+        est >= lo - 1e-9 && est <= hi + 1e-9,
+        "estimated error {est} outside the kernel's {lo}..{hi}"
+    );
+    assert!(gauge(&m.body, "twofa_clock_max_error_seconds") >= 0.0);
+    gauge(&m.body, "twofa_clock_offset_seconds");
+    // Whatever the clock says, readiness is about the database only.
+    assert_eq!(b.get("/readyz").await.status, 200);
+}
+
 #[tokio::test]
 async fn readiness_fails_when_the_database_does() {
     let app = TestApp::spawn().await;
@@ -132,6 +180,16 @@ async fn the_binary_notifies_logs_nothing_secret_and_drains() {
     assert!(
         logs.iter().any(|l| l.contains("login completed")),
         "logs captured: {logs:?}"
+    );
+    // The clock watch looked at the kernel's clock at start-up and warns
+    // exactly when the kernel says it is unsynchronised.
+    let (synced, _) = kernel_clock();
+    let warned = logs.iter().any(|l| {
+        l.contains("the system clock is not synchronised") && l.contains("\"level\":\"WARN\"")
+    });
+    assert_eq!(
+        warned, !synced,
+        "clock synchronised: {synced}; logs: {logs:?}"
     );
     for line in &logs {
         for s in &secrets {
