@@ -785,11 +785,7 @@ fn python_driver(root: &Path) -> Result<()> {
     std::fs::create_dir_all(&work)?;
     let machine_names = node_names(root)?;
     // The same script lib.nix gives the test framework, with local paths.
-    let script = format!(
-        "{}\n{}\n",
-        std::fs::read_to_string(&driver)?,
-        entry_call(root)?
-    );
+    let script = test_script(root)?;
     let script_path = work.join("test-script.py");
     std::fs::write(&script_path, &script)?;
     let typed_path = work.join("test-script-typed.py");
@@ -916,34 +912,56 @@ const DRIVER_SYMBOLS: &[&str] = &[
     "polling_condition",
 ];
 
-/// The call vm-tests/lib.nix appends to the driver, taken from lib.nix
-/// itself with its interpolations replaced by local paths, so what is
-/// checked here is what the test framework gets.
-fn entry_call(root: &Path) -> Result<String> {
-    let lib = std::fs::read_to_string(root.join("vm-tests/lib.nix"))?;
-    let line = lib
-        .lines()
-        .map(str::trim)
-        .find(|l| l.starts_with("run_scenario("))
-        .context("vm-tests/lib.nix has no run_scenario(…) line")?;
-    let local = line
-        .replace(
-            "${./topology.toml}",
-            &root.join("vm-tests/topology.toml").display().to_string(),
-        )
-        .replace(
-            "${file}",
-            &root
-                .join("vm-tests/scenarios/smoke.toml")
-                .display()
-                .to_string(),
-        )
-        .replace("${profile}", "short");
+/// The `testScript` of vm-tests/lib.nix as the test framework gets it: each
+/// `${builtins.readFile ./…}` line replaced by that file, every other line
+/// with its interpolations replaced by local paths (or, for values only Nix
+/// computes, a value of the same type), so what is checked here is what the
+/// framework runs, whatever files lib.nix comes to include.
+fn test_script(root: &Path) -> Result<String> {
+    let vm_tests = root.join("vm-tests");
+    let lib = std::fs::read_to_string(vm_tests.join("lib.nix"))?;
+    let mut lines = lib.lines().map(str::trim);
+    lines
+        .find(|l| l.starts_with("testScript = ''"))
+        .context("vm-tests/lib.nix has no testScript = '' … '' block")?;
+    let mut script = String::new();
+    let mut calls_scenario = false;
+    for line in lines.take_while(|l| *l != "'';") {
+        if let Some(file) = line
+            .strip_prefix("${builtins.readFile ./")
+            .and_then(|l| l.strip_suffix('}'))
+        {
+            let path = vm_tests.join(file);
+            script += &std::fs::read_to_string(&path)
+                .with_context(|| format!("lib.nix's testScript reads {}", rel(root, &path)))?;
+            script.push('\n');
+            continue;
+        }
+        calls_scenario |= line.starts_with("run_scenario(");
+        let local = line
+            .replace(
+                "${./topology.toml}",
+                &vm_tests.join("topology.toml").display().to_string(),
+            )
+            .replace(
+                "${file}",
+                &vm_tests.join("scenarios/smoke.toml").display().to_string(),
+            )
+            .replace("${profile}", "short")
+            // Nix's JSON of node name -> secret names; its type is what counts.
+            .replace("${builtins.toJSON secretsByNode}", "{}");
+        ensure!(
+            !local.contains("${"),
+            "vm-tests/lib.nix's testScript has an interpolation this check does not know: {line}"
+        );
+        script += &local;
+        script.push('\n');
+    }
     ensure!(
-        !local.contains("${"),
-        "vm-tests/lib.nix's run_scenario line has an interpolation this check does not know: {line}"
+        calls_scenario,
+        "vm-tests/lib.nix's testScript never calls run_scenario(…)"
     );
-    Ok(local)
+    Ok(script)
 }
 
 fn node_names(root: &Path) -> Result<Vec<String>> {
