@@ -3,7 +3,7 @@ package org.twofa.authenticator.otp;
 /**
  * An {@code otpauth://} link that cannot be added, with the part at fault
  * ({@link #field()}: "scheme", "type", "label", "secret", "issuer",
- * "algorithm", "digits", "period" or "query") and a message for the user.
+ * "algorithm", "digits", "period", "counter" or "query") and a message for the user.
  */
 public final class InvalidOtpAuthUriException extends Exception {
     private static final long serialVersionUID = 1L;

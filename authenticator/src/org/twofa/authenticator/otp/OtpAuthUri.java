@@ -10,15 +10,17 @@ import java.util.Locale;
 import java.util.Map;
 
 /**
- * A strict parser for the Key URI format
- * ({@code otpauth://totp/Issuer:account?secret=…&issuer=…&algorithm=…&digits=…&period=…}).
+ * A parser for the Key URI format
+ * ({@code otpauth://totp/Issuer:account?secret=…&issuer=…&algorithm=…&digits=…&period=…},
+ * {@code otpauth://hotp/…&counter=…}).
  *
- * <p>Strict means every parameter it understands must be valid; a bad one is
- * an error naming the field rather than a silently different account.
- * Parameters it does not know (e.g. {@code image}) are ignored, as the format
- * asks. Only {@code totp} is accepted: {@code hotp} links are refused with a
- * message, since counter-based accounts need a counter kept in sync that this
- * app does not offer.
+ * <p>Every parameter it understands must be valid; a bad one is an error
+ * naming the field rather than a silently different account. It is lenient
+ * where the format and other authenticators are: the {@code issuer}
+ * parameter wins over a differing issuer prefix in the label, {@code +} in a
+ * query value is a space, and base32 secrets are read as {@link Base32}
+ * describes. Parameters it does not know (e.g. {@code image}) are ignored, as
+ * the format asks.
  */
 public final class OtpAuthUri {
     /** RFC 4226 asks for at least 128 bits and recommends 160; 80 is the floor real services use. */
@@ -27,11 +29,31 @@ public final class OtpAuthUri {
     private final String issuer;
     private final String accountName;
     private final Totp totp;
+    private final HotpKey hotp;
 
     public OtpAuthUri(String issuer, String accountName, Totp totp) {
+        this(issuer, accountName, totp, null);
+    }
+
+    public OtpAuthUri(String issuer, String accountName, HotpKey hotp) {
+        this(issuer, accountName, null, hotp);
+    }
+
+    private OtpAuthUri(String issuer, String accountName, Totp totp, HotpKey hotp) {
         this.issuer = issuer;
         this.accountName = accountName;
         this.totp = totp;
+        this.hotp = hotp;
+    }
+
+    /** True for a counter-based ({@code hotp}) account: then {@link #hotp()} is set, not {@link #totp()}. */
+    public boolean isHotp() {
+        return hotp != null;
+    }
+
+    /** The HOTP parameters, or null for a time-based account. */
+    public HotpKey hotp() {
+        return hotp;
     }
 
     /** The issuer (service name), or the empty string when the link names none. */
@@ -43,6 +65,7 @@ public final class OtpAuthUri {
         return accountName;
     }
 
+    /** The TOTP parameters, or null for a counter-based account. */
     public Totp totp() {
         return totp;
     }
@@ -65,16 +88,13 @@ public final class OtpAuthUri {
         int question = rest.indexOf('?');
         int typeEnd = slash >= 0 ? slash : (question >= 0 ? question : rest.length());
         String type = rest.substring(0, typeEnd).toLowerCase(Locale.ROOT);
-        if (type.equals("hotp")) {
+        if (!type.equals("totp") && !type.equals("hotp")) {
             throw new InvalidOtpAuthUriException(
-                    "type", "counter-based (hotp) accounts are not supported; only time-based (totp) ones are");
-        }
-        if (!type.equals("totp")) {
-            throw new InvalidOtpAuthUriException(
-                    "type", "unknown account type '" + type + "'; only totp is supported");
+                    "type", "unknown account type '" + type + "'; only totp and hotp are supported");
         }
         if (slash < 0 || (question >= 0 && question < slash)) {
-            throw new InvalidOtpAuthUriException("label", "the link has no label (otpauth://totp/Issuer:account)");
+            throw new InvalidOtpAuthUriException("label",
+                    "the link has no label (otpauth://" + type + "/Issuer:account)");
         }
         String rawLabel = question >= 0 ? rest.substring(slash + 1, question) : rest.substring(slash + 1);
         String rawQuery = question >= 0 ? rest.substring(question + 1) : "";
@@ -98,7 +118,35 @@ public final class OtpAuthUri {
 
         Map<String, String> params = parseQuery(rawQuery);
 
-        String secretText = params.get("secret");
+        String issuer = params.get("issuer");
+        if (issuer != null && !issuer.trim().isEmpty()) {
+            // The parameter wins over a differing label prefix, as the format recommends.
+            issuer = issuer.trim();
+        } else {
+            issuer = labelIssuer != null ? labelIssuer : "";
+        }
+        return build(type.equals("hotp"), issuer, account, params.get("secret"), params.get("algorithm"),
+                params.get("digits"), params.get("period"), params.get("counter"));
+    }
+
+    /**
+     * An account typed in by hand, checked exactly as a link's parameters
+     * are: {@code null} for algorithm, digits, period or counter means the
+     * format's default (SHA1, 6, 30 s, 0).
+     */
+    public static OtpAuthUri manual(boolean counterBased, String issuer, String accountName, String secret,
+            String algorithm, String digits, String period, String counter) throws InvalidOtpAuthUriException {
+        String name = accountName == null ? "" : accountName.trim();
+        if (name.isEmpty()) {
+            throw new InvalidOtpAuthUriException("label", "the account has no name");
+        }
+        return build(counterBased, issuer == null ? "" : issuer.trim(), name, secret, algorithm, digits, period,
+                counterBased && (counter == null || counter.trim().isEmpty()) ? "0" : counter);
+    }
+
+    private static OtpAuthUri build(boolean counterBased, String issuer, String account, String secretText,
+            String algorithmText, String digitsText, String periodText, String counterText)
+            throws InvalidOtpAuthUriException {
         if (secretText == null || secretText.trim().isEmpty()) {
             throw new InvalidOtpAuthUriException("secret", "the link has no secret");
         }
@@ -113,21 +161,9 @@ public final class OtpAuthUri {
                     "the secret is too short (" + secret.length * 8 + " bits; at least " + MIN_SECRET_BYTES * 8 + " needed)");
         }
 
-        String issuer = params.get("issuer");
-        if (issuer != null) {
-            issuer = issuer.trim();
-            if (labelIssuer != null && !issuer.equals(labelIssuer)) {
-                throw new InvalidOtpAuthUriException("issuer",
-                        "the issuer parameter '" + issuer + "' differs from the label's issuer '" + labelIssuer + "'");
-            }
-        } else {
-            issuer = labelIssuer != null ? labelIssuer : "";
-        }
-
         Algorithm algorithm = Algorithm.SHA1;
-        String algorithmText = params.get("algorithm");
         if (algorithmText != null) {
-            algorithm = Algorithm.fromName(algorithmText);
+            algorithm = Algorithm.fromName(algorithmText.trim());
             if (algorithm == null) {
                 throw new InvalidOtpAuthUriException("algorithm",
                         "unknown algorithm '" + algorithmText + "'; expected SHA1, SHA256 or SHA512");
@@ -135,7 +171,6 @@ public final class OtpAuthUri {
         }
 
         int digits = Totp.DEFAULT_DIGITS;
-        String digitsText = params.get("digits");
         if (digitsText != null) {
             digits = parseNumber(digitsText, "digits");
             if (digits < Hotp.MIN_DIGITS || digits > Hotp.MAX_DIGITS) {
@@ -143,8 +178,15 @@ public final class OtpAuthUri {
             }
         }
 
+        if (counterBased) {
+            if (counterText == null) {
+                throw new InvalidOtpAuthUriException("counter", "a counter-based (hotp) link needs a counter");
+            }
+            long counter = parseLong(counterText, "counter");
+            return new OtpAuthUri(issuer, account, new HotpKey(secret, algorithm, digits, counter));
+        }
+
         int period = Totp.DEFAULT_PERIOD;
-        String periodText = params.get("period");
         if (periodText != null) {
             period = parseNumber(periodText, "period");
             if (period < 1 || period > Totp.MAX_PERIOD) {
@@ -157,18 +199,22 @@ public final class OtpAuthUri {
 
     /** The link for these parameters, e.g. to show or export. */
     public String toUri() {
-        StringBuilder b = new StringBuilder("otpauth://totp/");
+        StringBuilder b = new StringBuilder(isHotp() ? "otpauth://hotp/" : "otpauth://totp/");
         if (!issuer.isEmpty()) {
             b.append(percentEncode(issuer)).append(':');
         }
         b.append(percentEncode(accountName));
-        b.append("?secret=").append(Base32.encode(totp.secret()));
+        b.append("?secret=").append(Base32.encode(isHotp() ? hotp.secret() : totp.secret()));
         if (!issuer.isEmpty()) {
             b.append("&issuer=").append(percentEncode(issuer));
         }
-        b.append("&algorithm=").append(totp.algorithm().name());
-        b.append("&digits=").append(totp.digits());
-        b.append("&period=").append(totp.period());
+        b.append("&algorithm=").append((isHotp() ? hotp.algorithm() : totp.algorithm()).name());
+        b.append("&digits=").append(isHotp() ? hotp.digits() : totp.digits());
+        if (isHotp()) {
+            b.append("&counter=").append(hotp.counter());
+        } else {
+            b.append("&period=").append(totp.period());
+        }
         return b.toString();
     }
 
@@ -183,7 +229,8 @@ public final class OtpAuthUri {
             }
             int eq = pair.indexOf('=');
             String key = percentDecode(eq >= 0 ? pair.substring(0, eq) : pair, "query").toLowerCase(Locale.ROOT);
-            String value = eq >= 0 ? percentDecode(pair.substring(eq + 1), key) : "";
+            // In a query, '+' is a space (form encoding), as other authenticators read it.
+            String value = eq >= 0 ? percentDecode(pair.substring(eq + 1).replace('+', ' '), key) : "";
             if (params.containsKey(key)) {
                 throw new InvalidOtpAuthUriException(fieldName(key), "the parameter '" + key + "' appears twice");
             }
@@ -193,7 +240,7 @@ public final class OtpAuthUri {
     }
 
     private static String fieldName(String key) {
-        String[] known = {"secret", "issuer", "algorithm", "digits", "period"};
+        String[] known = {"secret", "issuer", "algorithm", "digits", "period", "counter"};
         for (String k : known) {
             if (k.equals(key)) {
                 return k;
@@ -215,7 +262,20 @@ public final class OtpAuthUri {
         return Integer.parseInt(t);
     }
 
-    /** RFC 3986 percent-decoding to UTF-8; '+' stays '+'. */
+    private static long parseLong(String text, String field) throws InvalidOtpAuthUriException {
+        String t = text.trim();
+        if (t.isEmpty() || t.length() > 18) {
+            throw new InvalidOtpAuthUriException(field, field + " must be a whole number, not '" + text + "'");
+        }
+        for (int i = 0; i < t.length(); i++) {
+            if (t.charAt(i) < '0' || t.charAt(i) > '9') {
+                throw new InvalidOtpAuthUriException(field, field + " must be a whole number, not '" + text + "'");
+            }
+        }
+        return Long.parseLong(t);
+    }
+
+    /** RFC 3986 percent-decoding to UTF-8; '+' stays '+' (query values turn it into a space first). */
     static String percentDecode(String text, String field) throws InvalidOtpAuthUriException {
         if (text.indexOf('%') < 0) {
             return text;
