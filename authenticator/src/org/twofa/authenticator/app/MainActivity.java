@@ -106,6 +106,8 @@ public class MainActivity extends Activity {
     /** Chosen in the export dialog, used once the file is picked, then wiped. */
     private char[] exportPassword;
     private boolean locked;
+    /** A link that arrived while the app was locked: offered once it is unlocked. */
+    private String pendingLink;
     /** Our own screens (scanner, file picker, screen-lock check) are not "the background". */
     private boolean awaitingResult;
     /** SystemClock.elapsedRealtime() when the app left the screen; 0 on a fresh start. */
@@ -199,6 +201,8 @@ public class MainActivity extends Activity {
             }
         });
 
+        // Locked before anything shows, so that a link arriving with the start waits for the unlock.
+        locked = AppLock.shouldLock(lockTimeout(), 0, SystemClock.elapsedRealtime());
         loadVault();
         if (state == null) {
             handleLink(getIntent());
@@ -225,7 +229,9 @@ public class MainActivity extends Activity {
     @Override
     protected void onStart() {
         super.onStart();
-        if (!locked && !awaitingResult
+        if (locked && !awaitingResult) {
+            askToUnlock();
+        } else if (!locked && !awaitingResult
                 && AppLock.shouldLock(lockTimeout(), backgroundSince, SystemClock.elapsedRealtime())) {
             setLocked(true);
         }
@@ -600,6 +606,10 @@ public class MainActivity extends Activity {
         // Handled once: coming back to the task must not ask again.
         intent.setData(null);
         intent.setAction(Intent.ACTION_MAIN);
+        if (locked) {
+            pendingLink = uri != null ? uri : "";
+            return;
+        }
         offerLink(uri != null ? uri : "");
     }
 
@@ -1135,6 +1145,11 @@ public class MainActivity extends Activity {
                 locked = false;
                 updateChrome();
                 invalidateOptionsMenu();
+                if (pendingLink != null) {
+                    String link = pendingLink;
+                    pendingLink = null;
+                    offerLink(link);
+                }
             }
         }
     }
