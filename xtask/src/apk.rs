@@ -354,7 +354,7 @@ fn download_pinned(debs: &Path) -> Result<()> {
 fn build_unsigned(sdk: &Sdk, build: &Path) -> Result<PathBuf> {
     let app = app_dir();
     recreate(build)?;
-    for sub in ["gen", "classes", "dex"] {
+    for sub in ["gen", "classes", "dex", "stubs"] {
         fs::create_dir_all(build.join(sub))?;
     }
     {
@@ -389,6 +389,21 @@ fn build_unsigned(sdk: &Sdk, build: &Path) -> Result<PathBuf> {
         ensure!(out.status.success(), "aapt2 link failed (see above)");
     }
     {
+        // Compile-only stubs of newer platform classes (authenticator/stubs/):
+        // on javac's class path, never given to dx, so the phone's class runs.
+        let _t = step("javac: compile-only stubs of newer platform classes");
+        util::run(
+            Command::new("javac")
+                .args(["-source", "8", "-target", "8", "-encoding", "UTF-8"])
+                .arg("-bootclasspath")
+                .arg(&sdk.android_jar)
+                .args(["-Xlint:all,-options", "-Werror"])
+                .arg("-d")
+                .arg(build.join("stubs"))
+                .args(java_files(&[app.join("stubs")])?),
+        )?;
+    }
+    {
         let _t = step("javac: app sources against android.jar (API 23) and ZXing");
         let sources = java_files(&[app.join("src"), build.join("gen")])?;
         util::run(
@@ -396,7 +411,8 @@ fn build_unsigned(sdk: &Sdk, build: &Path) -> Result<PathBuf> {
                 .args(["-source", "8", "-target", "8", "-encoding", "UTF-8"])
                 .arg("-bootclasspath")
                 .arg(&sdk.android_jar)
-                .args(["-cp", ZXING_JAR])
+                .arg("-cp")
+                .arg(format!("{ZXING_JAR}:{}", build.join("stubs").display()))
                 .args(["-Xlint:all,-options,-deprecation", "-Werror"])
                 .arg("-d")
                 .arg(build.join("classes"))
@@ -422,6 +438,17 @@ fn build_unsigned(sdk: &Sdk, build: &Path) -> Result<PathBuf> {
                 .any(|l| l.starts_with("magic") && l.contains("037")),
             "dx did not write a dex 037 file (was --min-sdk-version=24 ignored?)"
         );
+        // A platform class in the dex would shadow the phone's own (a stub that throws).
+        let classes = util::output(Command::new("dexdump").arg(&dex))?;
+        if let Some(line) = classes
+            .lines()
+            .find(|l| l.contains("Class descriptor") && l.contains("'Landroid/"))
+        {
+            bail!(
+                "the dex defines a platform class ({}); stubs must never be dexed",
+                line.trim()
+            );
+        }
     }
     let unsigned = build.join("unsigned.apk");
     let aligned = build.join("aligned.apk");

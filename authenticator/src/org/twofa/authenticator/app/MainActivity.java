@@ -970,8 +970,34 @@ public class MainActivity extends Activity {
         }
     }
 
-    /** The screen lock's own confirmation (PIN, pattern, password, or what the phone offers with it). */
+    /**
+     * BiometricPrompt on Android 9+ (fingerprint, face, and on 10+ the screen
+     * lock in the same prompt); the screen lock's own confirmation screen on
+     * Android 7 and 8, and whenever the prompt cannot be used.
+     */
     private void askToUnlock() {
+        try {
+            if (BiometricUnlock.start(this, new BiometricUnlock.Result() {
+                @Override
+                public void unlocked() {
+                    unlockIfKeyAgrees(true);
+                }
+
+                @Override
+                public void fallBack() {
+                    confirmCredential();
+                }
+            })) {
+                return;
+            }
+        } catch (Exception e) {
+            // the confirmation screen below still works
+        }
+        confirmCredential();
+    }
+
+    /** The screen lock's own confirmation (PIN, pattern, password). */
+    private void confirmCredential() {
         KeyguardManager keyguard = (KeyguardManager) getSystemService(KEYGUARD_SERVICE);
         Intent confirm = keyguard.createConfirmDeviceCredentialIntent(getString(R.string.app_name),
                 getString(R.string.lock_prompt));
@@ -984,6 +1010,25 @@ public class MainActivity extends Activity {
             return;
         }
         startActivityForResult(confirm, REQUEST_UNLOCK);
+    }
+
+    /**
+     * Unlocks when the lock key works; after a biometric that the Keystore
+     * does not count (a "weak" face unlock), the screen-lock confirmation follows.
+     */
+    private void unlockIfKeyAgrees(boolean mayConfirmCredential) {
+        if (lockKeyUsable()) {
+            locked = false;
+            updateChrome();
+            invalidateOptionsMenu();
+            if (pendingLink != null) {
+                String link = pendingLink;
+                pendingLink = null;
+                offerLink(link);
+            }
+        } else if (mayConfirmCredential) {
+            confirmCredential();
+        }
     }
 
     /** The unlock counts only when the Keystore agrees: the lock key works only right after a confirmation. */
@@ -1141,15 +1186,8 @@ public class MainActivity extends Activity {
         } else if (requestCode == REQUEST_IMPORT && resultCode == RESULT_OK && data != null && data.getData() != null) {
             readImport(data.getData());
         } else if (requestCode == REQUEST_UNLOCK) {
-            if (resultCode == RESULT_OK && lockKeyUsable()) {
-                locked = false;
-                updateChrome();
-                invalidateOptionsMenu();
-                if (pendingLink != null) {
-                    String link = pendingLink;
-                    pendingLink = null;
-                    offerLink(link);
-                }
+            if (resultCode == RESULT_OK) {
+                unlockIfKeyAgrees(false);
             }
         }
     }

@@ -27,4 +27,34 @@ public final class AppLock {
         }
         return now - backgroundSince >= timeoutSeconds * 1000L;
     }
+
+    /** BiometricPrompt (API 28): the system's prompt for a fingerprint or face, or the screen lock. */
+    public static final int BIOMETRIC_PROMPT_SINCE = 28;
+    /** setDeviceCredentialAllowed (API 29): the prompt itself offers PIN, pattern or password. */
+    public static final int DEVICE_CREDENTIAL_IN_PROMPT_SINCE = 29;
+    /** BiometricPrompt.BIOMETRIC_ERROR_CANCELED and BIOMETRIC_ERROR_USER_CANCELED (API 28). */
+    static final int ERROR_CANCELED = 5;
+    static final int ERROR_USER_CANCELED = 10;
+
+    /** How the app asks to be unlocked on this platform level. */
+    public enum Route {
+        /** BiometricPrompt, which on Android 10+ also offers the screen lock. */
+        BIOMETRIC_PROMPT,
+        /** KeyguardManager's confirm-credential screen (Android 7 and 8, and every fallback). */
+        CONFIRM_CREDENTIAL
+    }
+
+    public static Route route(int sdk) {
+        return sdk >= BIOMETRIC_PROMPT_SINCE ? Route.BIOMETRIC_PROMPT : Route.CONFIRM_CREDENTIAL;
+    }
+
+    /**
+     * After BiometricPrompt reported an error: false when the user cancelled
+     * (stay locked, the Unlock button asks again), true when the prompt
+     * could not do its job (no sensor, nothing enrolled, locked out, ...) and
+     * the screen-lock confirmation should take over.
+     */
+    public static boolean fallBackAfterError(int errorCode) {
+        return errorCode != ERROR_CANCELED && errorCode != ERROR_USER_CANCELED;
+    }
 }

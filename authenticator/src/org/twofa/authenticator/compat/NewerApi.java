@@ -85,4 +85,33 @@ public final class NewerApi {
         }
         return false;
     }
+
+    /** Code that uses a class or method newer than the class jar (through compile-only stubs). */
+    public interface Attempt {
+        void run() throws Exception;
+    }
+
+    /**
+     * Runs {@code attempt} when {@code sdk >= since}. Returns false, for the
+     * caller to fall back, when the platform is older, or when the class or
+     * method turns out to be missing at run time (a LinkageError such as
+     * NoClassDefFoundError or NoSuchMethodError), or when the platform
+     * refuses the call's arguments (an IllegalArgumentException or
+     * IllegalStateException from a builder). Other exceptions are passed on.
+     */
+    public static boolean tryNewer(int sdk, int since, Attempt attempt) throws Exception {
+        if (sdk < since) {
+            return false;
+        }
+        try {
+            attempt.run();
+            return true;
+        } catch (LinkageError e) {
+            return false;
+        } catch (IllegalArgumentException e) {
+            return false;
+        } catch (IllegalStateException e) {
+            return false;
+        }
+    }
 }

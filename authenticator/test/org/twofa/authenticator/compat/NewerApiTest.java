@@ -114,4 +114,47 @@ public class NewerApiTest {
             assertEquals("keystore broken", e.getMessage());
         }
     }
+
+    @Test
+    public void tryNewerFallsBackOnMissingClassesMethodsAndRefusedArguments() throws Exception {
+        final int[] ran = {0};
+        NewerApi.Attempt works = new NewerApi.Attempt() {
+            @Override
+            public void run() {
+                ran[0]++;
+            }
+        };
+        assertTrue(NewerApi.tryNewer(28, 28, works));
+        assertFalse("older platform: not even tried", NewerApi.tryNewer(27, 28, works));
+        assertEquals(1, ran[0]);
+        assertFalse(NewerApi.tryNewer(30, 28, new NewerApi.Attempt() {
+            @Override
+            public void run() {
+                throw new NoClassDefFoundError("android/hardware/biometrics/BiometricPrompt");
+            }
+        }));
+        assertFalse(NewerApi.tryNewer(30, 28, new NewerApi.Attempt() {
+            @Override
+            public void run() {
+                throw new NoSuchMethodError("setDeviceCredentialAllowed");
+            }
+        }));
+        assertFalse(NewerApi.tryNewer(30, 28, new NewerApi.Attempt() {
+            @Override
+            public void run() {
+                throw new IllegalArgumentException("Title must be set and non-empty");
+            }
+        }));
+        try {
+            NewerApi.tryNewer(30, 28, new NewerApi.Attempt() {
+                @Override
+                public void run() throws Exception {
+                    throw new java.io.IOException("real error");
+                }
+            });
+            fail("hid a real error");
+        } catch (java.io.IOException e) {
+            assertEquals("real error", e.getMessage());
+        }
+    }
 }

@@ -23,4 +23,16 @@ public class PoliciesTest {
         assertFalse("already empty", ClipboardPolicy.shouldClear(true, null, "One-time code"));
         assertTrue("unreadable in the background", ClipboardPolicy.shouldClear(false, null, "One-time code"));
     }
+
+    @Test
+    public void unlockRoute() {
+        assertTrue(AppLock.route(24) == AppLock.Route.CONFIRM_CREDENTIAL);
+        assertTrue(AppLock.route(27) == AppLock.Route.CONFIRM_CREDENTIAL);
+        assertTrue(AppLock.route(28) == AppLock.Route.BIOMETRIC_PROMPT);
+        assertFalse("user cancelled: stay locked", AppLock.fallBackAfterError(10));
+        assertFalse("system cancelled: stay locked", AppLock.fallBackAfterError(5));
+        assertTrue("no biometrics enrolled: screen lock instead", AppLock.fallBackAfterError(11));
+        assertTrue("no sensor: screen lock instead", AppLock.fallBackAfterError(12));
+        assertTrue("locked out: screen lock instead", AppLock.fallBackAfterError(7));
+    }
 }
