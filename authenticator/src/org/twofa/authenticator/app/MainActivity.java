@@ -581,7 +581,7 @@ public class MainActivity extends Activity {
                             (String) algorithm.getSelectedItem(), digits.getText().toString(),
                             period.getText().toString(), counter.getText().toString());
                 } catch (InvalidOtpAuthUriException e) {
-                    showFieldError(form, CoreMessages.of(MainActivity.this, e));
+                    showFieldError(form, CoreMessages.of(e));
                     return;
                 }
                 dialog.dismiss();
@@ -627,7 +627,7 @@ public class MainActivity extends Activity {
         } catch (InvalidOtpAuthUriException e) {
             show(new AlertDialog.Builder(this)
                     .setTitle(R.string.invalid_link_title)
-                    .setMessage(getString(R.string.invalid_link_body, CoreMessages.of(this, e)))
+                    .setMessage(getString(R.string.invalid_link_body, CoreMessages.of(e)))
                     .setPositiveButton(R.string.ok, null)
                     .create());
             return;

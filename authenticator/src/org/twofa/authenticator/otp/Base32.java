@@ -16,11 +16,21 @@ public final class Base32 {
     private Base32() {}
 
     /** Thrown for text that is not base32; the message says what is wrong. */
-    public static final class InvalidBase32Exception extends Exception {
+    public static final class InvalidBase32Exception extends Exception implements Message.Text {
         private static final long serialVersionUID = 1L;
 
-        InvalidBase32Exception(String message) {
-            super(message);
+        private final Message message;
+        private final transient Object[] args;
+
+        InvalidBase32Exception(Message message, Object... args) {
+            super(message.format("en", args));
+            this.message = message;
+            this.args = args.clone();
+        }
+
+        @Override
+        public String in(String language) {
+            return args == null ? getMessage() : message.format(language, args);
         }
     }
 
@@ -39,7 +49,7 @@ public final class Base32 {
             end--;
         }
         if (clean.length() - end > 7) {
-            throw new InvalidBase32Exception("base32 has too much '=' padding");
+            throw new InvalidBase32Exception(Message.BASE32_PADDING);
         }
         ByteArrayOutputStream out = new ByteArrayOutputStream(end * 5 / 8);
         int buffer = 0;
@@ -48,9 +58,9 @@ public final class Base32 {
             char c = Character.toUpperCase(clean.charAt(i));
             int value = ALPHABET.indexOf(c);
             if (value < 0 || c > 127) {
-                throw new InvalidBase32Exception(c == '='
-                        ? "'=' at position " + (i + 1) + " is padding in the middle of the base32 text"
-                        : "'" + clean.charAt(i) + "' at position " + (i + 1) + " is not a base32 character (A-Z, 2-7)");
+                throw c == '='
+                        ? new InvalidBase32Exception(Message.BASE32_PADDING_MIDDLE, i + 1)
+                        : new InvalidBase32Exception(Message.BASE32_BAD_CHARACTER, clean.charAt(i), i + 1);
             }
             buffer = (buffer << 5) | value;
             bits += 5;

@@ -72,12 +72,12 @@ public final class OtpAuthUri {
 
     public static OtpAuthUri parse(String uri) throws InvalidOtpAuthUriException {
         if (uri == null) {
-            throw new InvalidOtpAuthUriException("scheme", "no link given");
+            throw new InvalidOtpAuthUriException("scheme", Message.NO_LINK);
         }
         String text = uri.trim();
         int schemeEnd = text.indexOf("://");
         if (schemeEnd < 0 || !text.substring(0, schemeEnd).equalsIgnoreCase("otpauth")) {
-            throw new InvalidOtpAuthUriException("scheme", "not an otpauth:// link");
+            throw new InvalidOtpAuthUriException("scheme", Message.NOT_OTPAUTH);
         }
         String rest = text.substring(schemeEnd + 3);
         int hash = rest.indexOf('#');
@@ -89,12 +89,10 @@ public final class OtpAuthUri {
         int typeEnd = slash >= 0 ? slash : (question >= 0 ? question : rest.length());
         String type = rest.substring(0, typeEnd).toLowerCase(Locale.ROOT);
         if (!type.equals("totp") && !type.equals("hotp")) {
-            throw new InvalidOtpAuthUriException(
-                    "type", "unknown account type '" + type + "'; only totp and hotp are supported");
+            throw new InvalidOtpAuthUriException("type", Message.UNKNOWN_TYPE, type);
         }
         if (slash < 0 || (question >= 0 && question < slash)) {
-            throw new InvalidOtpAuthUriException("label",
-                    "the link has no label (otpauth://" + type + "/Issuer:account)");
+            throw new InvalidOtpAuthUriException("label", Message.NO_LABEL, type);
         }
         String rawLabel = question >= 0 ? rest.substring(slash + 1, question) : rest.substring(slash + 1);
         String rawQuery = question >= 0 ? rest.substring(question + 1) : "";
@@ -107,13 +105,13 @@ public final class OtpAuthUri {
             labelIssuer = label.substring(0, colon).trim();
             account = label.substring(colon + 1).trim();
             if (labelIssuer.isEmpty()) {
-                throw new InvalidOtpAuthUriException("label", "the issuer before ':' in the label is empty");
+                throw new InvalidOtpAuthUriException("label", Message.EMPTY_LABEL_ISSUER);
             }
         } else {
             account = account.trim();
         }
         if (account.isEmpty()) {
-            throw new InvalidOtpAuthUriException("label", "the label has no account name");
+            throw new InvalidOtpAuthUriException("label", Message.NO_ACCOUNT_IN_LABEL);
         }
 
         Map<String, String> params = parseQuery(rawQuery);
@@ -138,7 +136,7 @@ public final class OtpAuthUri {
             String algorithm, String digits, String period, String counter) throws InvalidOtpAuthUriException {
         String name = accountName == null ? "" : accountName.trim();
         if (name.isEmpty()) {
-            throw new InvalidOtpAuthUriException("label", "the account has no name");
+            throw new InvalidOtpAuthUriException("label", Message.NO_ACCOUNT_NAME);
         }
         return build(counterBased, issuer == null ? "" : issuer.trim(), name, secret, algorithm, digits, period,
                 counterBased && (counter == null || counter.trim().isEmpty()) ? "0" : counter);
@@ -148,25 +146,24 @@ public final class OtpAuthUri {
             String algorithmText, String digitsText, String periodText, String counterText)
             throws InvalidOtpAuthUriException {
         if (secretText == null || secretText.trim().isEmpty()) {
-            throw new InvalidOtpAuthUriException("secret", "the link has no secret");
+            throw new InvalidOtpAuthUriException("secret", Message.NO_SECRET);
         }
         byte[] secret;
         try {
             secret = Base32.decode(secretText);
         } catch (Base32.InvalidBase32Exception e) {
-            throw new InvalidOtpAuthUriException("secret", "the secret is not valid base32: " + e.getMessage());
+            throw new InvalidOtpAuthUriException("secret", Message.SECRET_NOT_BASE32, e);
         }
         if (secret.length < MIN_SECRET_BYTES) {
-            throw new InvalidOtpAuthUriException("secret",
-                    "the secret is too short (" + secret.length * 8 + " bits; at least " + MIN_SECRET_BYTES * 8 + " needed)");
+            throw new InvalidOtpAuthUriException("secret", Message.SECRET_TOO_SHORT, secret.length * 8,
+                    MIN_SECRET_BYTES * 8);
         }
 
         Algorithm algorithm = Algorithm.SHA1;
         if (algorithmText != null) {
             algorithm = Algorithm.fromName(algorithmText.trim());
             if (algorithm == null) {
-                throw new InvalidOtpAuthUriException("algorithm",
-                        "unknown algorithm '" + algorithmText + "'; expected SHA1, SHA256 or SHA512");
+                throw new InvalidOtpAuthUriException("algorithm", Message.UNKNOWN_ALGORITHM, algorithmText);
             }
         }
 
@@ -174,13 +171,13 @@ public final class OtpAuthUri {
         if (digitsText != null) {
             digits = parseNumber(digitsText, "digits");
             if (digits < Hotp.MIN_DIGITS || digits > Hotp.MAX_DIGITS) {
-                throw new InvalidOtpAuthUriException("digits", "digits must be 6, 7 or 8, not " + digitsText);
+                throw new InvalidOtpAuthUriException("digits", Message.DIGITS_RANGE, digitsText);
             }
         }
 
         if (counterBased) {
             if (counterText == null) {
-                throw new InvalidOtpAuthUriException("counter", "a counter-based (hotp) link needs a counter");
+                throw new InvalidOtpAuthUriException("counter", Message.NO_COUNTER);
             }
             long counter = parseLong(counterText, "counter");
             return new OtpAuthUri(issuer, account, new HotpKey(secret, algorithm, digits, counter));
@@ -190,8 +187,7 @@ public final class OtpAuthUri {
         if (periodText != null) {
             period = parseNumber(periodText, "period");
             if (period < 1 || period > Totp.MAX_PERIOD) {
-                throw new InvalidOtpAuthUriException("period",
-                        "period must be 1 to " + Totp.MAX_PERIOD + " seconds, not " + periodText);
+                throw new InvalidOtpAuthUriException("period", Message.PERIOD_RANGE, Totp.MAX_PERIOD, periodText);
             }
         }
         return new OtpAuthUri(issuer, account, new Totp(secret, algorithm, digits, period));
@@ -232,7 +228,7 @@ public final class OtpAuthUri {
             // In a query, '+' is a space (form encoding), as other authenticators read it.
             String value = eq >= 0 ? percentDecode(pair.substring(eq + 1).replace('+', ' '), key) : "";
             if (params.containsKey(key)) {
-                throw new InvalidOtpAuthUriException(fieldName(key), "the parameter '" + key + "' appears twice");
+                throw new InvalidOtpAuthUriException(fieldName(key), Message.PARAMETER_TWICE, key);
             }
             params.put(key, value);
         }
@@ -252,11 +248,11 @@ public final class OtpAuthUri {
     private static int parseNumber(String text, String field) throws InvalidOtpAuthUriException {
         String t = text.trim();
         if (t.isEmpty() || t.length() > 9) {
-            throw new InvalidOtpAuthUriException(field, field + " must be a whole number, not '" + text + "'");
+            throw new InvalidOtpAuthUriException(field, Message.NOT_A_NUMBER, Message.field(field), text);
         }
         for (int i = 0; i < t.length(); i++) {
             if (t.charAt(i) < '0' || t.charAt(i) > '9') {
-                throw new InvalidOtpAuthUriException(field, field + " must be a whole number, not '" + text + "'");
+                throw new InvalidOtpAuthUriException(field, Message.NOT_A_NUMBER, Message.field(field), text);
             }
         }
         return Integer.parseInt(t);
@@ -265,11 +261,11 @@ public final class OtpAuthUri {
     private static long parseLong(String text, String field) throws InvalidOtpAuthUriException {
         String t = text.trim();
         if (t.isEmpty() || t.length() > 18) {
-            throw new InvalidOtpAuthUriException(field, field + " must be a whole number, not '" + text + "'");
+            throw new InvalidOtpAuthUriException(field, Message.NOT_A_NUMBER, Message.field(field), text);
         }
         for (int i = 0; i < t.length(); i++) {
             if (t.charAt(i) < '0' || t.charAt(i) > '9') {
-                throw new InvalidOtpAuthUriException(field, field + " must be a whole number, not '" + text + "'");
+                throw new InvalidOtpAuthUriException(field, Message.NOT_A_NUMBER, Message.field(field), text);
             }
         }
         return Long.parseLong(t);
@@ -289,14 +285,13 @@ public final class OtpAuthUri {
             byte[] plain = utf8(text.substring(plainStart, i));
             out.write(plain, 0, plain.length);
             if (i + 2 >= text.length()) {
-                throw new InvalidOtpAuthUriException(field,
-                        "bad percent-encoding in the " + field + ": '%' must be followed by two hex digits");
+                throw new InvalidOtpAuthUriException(field, Message.PERCENT_SHORT, Message.field(field));
             }
             int hi = Character.digit(text.charAt(i + 1), 16);
             int lo = Character.digit(text.charAt(i + 2), 16);
             if (hi < 0 || lo < 0) {
-                throw new InvalidOtpAuthUriException(field, "bad percent-encoding in the " + field + ": '"
-                        + text.substring(i, i + 3) + "' is not a hex byte");
+                throw new InvalidOtpAuthUriException(field, Message.PERCENT_NOT_HEX, Message.field(field),
+                        text.substring(i, i + 3));
             }
             out.write(hi * 16 + lo);
             i += 2;
@@ -311,8 +306,7 @@ public final class OtpAuthUri {
                     .decode(ByteBuffer.wrap(out.toByteArray()))
                     .toString();
         } catch (CharacterCodingException e) {
-            throw new InvalidOtpAuthUriException(field,
-                    "bad percent-encoding in the " + field + ": the bytes are not UTF-8 text");
+            throw new InvalidOtpAuthUriException(field, Message.PERCENT_NOT_UTF8, Message.field(field));
         }
     }
 
