@@ -1,6 +1,6 @@
 //! `cargo xtask apk`: builds, signs and verifies the Android authenticator
-//! from Debian packages only, without Gradle (see
-//! `/work/shared/reference/android-toolchain.md` for the tested recipe).
+//! from Debian packages only, without Gradle (aapt2, javac against the API 23
+//! `android.jar`, dx, zip, zipalign, apksigner).
 //!
 //! - bookworm tools (aapt2, zipalign, apksigner, dexdump, ZXing, JUnit) are
 //!   installed normally through [`deps::ensure`];
