@@ -1,12 +1,22 @@
 # The Android authenticator, built the way `cargo xtask apk` builds it (no
 # Gradle): aapt2 compile + link, javac against android.jar, dex, zip the dex
-# in with fixed timestamps, zipalign, then sign. Here the tools come from
-# nixpkgs' androidenv (build-tools 34.0.0 with d8 instead of Debian's dx,
-# the API 34 android.jar instead of Debian's API 23 jar + framework-res).
+# in with fixed timestamps, zipalign (signing happens outside, see below).
+# Here the tools come from nixpkgs' androidenv (build-tools 34.0.0 with d8
+# instead of Debian's dx, the API 34 android.jar instead of Debian's API 23
+# jar + framework-res).
 #
-# The output holds the unsigned aligned APK (reproducible; sign it for a
-# release outside the store, where the release key lives) and a copy signed
-# with a throwaway debug key made during the build, to install for testing.
+# The output is the unsigned, aligned APK only (reproducible). No key is ever
+# generated inside the build: a key made here would change with every build,
+# and an APK signed with another key cannot update the installed app (only
+# replace it after an uninstall, which wipes every account). Sign it outside
+# the store with the operator's own key, always the same one:
+#
+#   apksigner sign --ks /path/to/release.keystore --ks-key-alias twofa \
+#     --v4-signing-enabled false \
+#     --out twofa-authenticator.apk result/twofa-authenticator-unsigned.apk
+#   apksigner verify --print-certs twofa-authenticator.apk
+#
+# (the README's "Phone authenticator" section has the whole procedure).
 {
   lib,
   stdenvNoCC,
@@ -67,21 +77,13 @@ in
       (cd build/dex && TZ=UTC zip -X -9 -q ../unsigned.apk classes.dex)
       ${tools}/zipalign -p -f 4 build/unsigned.apk build/aligned.apk
 
-      keytool -genkeypair -keystore build/debug.keystore -storetype PKCS12 \
-        -storepass android -keypass android -alias androiddebugkey \
-        -keyalg RSA -keysize 2048 -validity 10000 \
-        -dname "CN=twofa authenticator debug,O=twofa,C=US"
-      ${tools}/apksigner sign --ks build/debug.keystore --ks-pass pass:android \
-        --ks-key-alias androiddebugkey --v4-signing-enabled false \
-        --out build/debug.apk build/aligned.apk
       runHook postBuild
     '';
 
     doCheck = true;
     checkPhase = ''
-      ${tools}/apksigner verify build/debug.apk
-      ${tools}/zipalign -c 4 build/debug.apk
-      if ${tools}/aapt2 dump permissions build/debug.apk | grep -q android.permission.INTERNET; then
+      ${tools}/zipalign -c -p 4 build/aligned.apk
+      if ${tools}/aapt2 dump permissions build/aligned.apk | grep -q android.permission.INTERNET; then
         echo "the APK requests INTERNET; the authenticator must never do so" >&2
         exit 1
       fi
@@ -89,7 +91,6 @@ in
 
     installPhase = ''
       install -Dm0644 build/aligned.apk $out/twofa-authenticator-unsigned.apk
-      install -Dm0644 build/debug.apk $out/twofa-authenticator-debug.apk
     '';
 
     meta = {

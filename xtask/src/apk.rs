@@ -1,5 +1,6 @@
 //! `cargo xtask apk`: builds, signs and verifies the Android authenticator
-//! from Debian packages only, without Gradle (the recipe, and why each
+//! from Debian packages only, without Gradle (aapt2, javac against the API 23
+//! `android.jar`, dx, zip, zipalign, apksigner; the recipe, and why each
 //! tool comes from where it does, is in `authenticator/docs/build.md`).
 //!
 //! - bookworm tools (aapt2, zipalign, apksigner, dexdump, ZXing, JUnit) are
@@ -8,8 +9,12 @@
 //!   API 33 `framework-res.apk` (trixie) come from three .deb files pinned by
 //!   sha256, fetched once through a private apt configuration and cached under
 //!   `target/authenticator/debs/` (nothing is installed from those suites);
-//! - the debug signing key is generated under `target/authenticator/`, never
-//!   committed.
+//! - the APK is signed with the release key named by the `TWOFA_APK_KEYSTORE`
+//!   variables, or else with the debug key where the Android tools keep theirs
+//!   (`~/.android/debug.keystore`, created once): never under `target/`, so
+//!   `cargo clean` cannot change the signature (an app signed with another key
+//!   cannot be updated, only uninstalled, which wipes its Keystore key and
+//!   every account).
 //!
 //! The unsigned, aligned APK is reproducible: `--check-reproducible` builds
 //! it a second time in another folder and compares the bytes.
@@ -73,7 +78,9 @@ pub fn ci() -> Result<()> {
 pub fn core_classes() -> Result<PathBuf> {
     ensure_bookworm_tools()?;
     let out = out_dir().join("core-classes");
-    let sources = java_files(&core_sources_dirs())?;
+    let mut dirs = core_sources_dirs();
+    dirs.push(tools_dir());
+    let sources = java_files(&dirs)?;
     let _t = step("compiling the authenticator's pure-Java core");
     recreate(&out)?;
     util::run(
@@ -111,13 +118,31 @@ pub fn apk_path() -> PathBuf {
 /// The packages of the pure-Java core: no `android.*` imports allowed there.
 fn core_sources_dirs() -> Vec<PathBuf> {
     let src = app_dir().join("src/org/twofa/authenticator");
-    vec![src.join("otp"), src.join("vault")]
+    vec![
+        src.join("otp"),
+        src.join("vault"),
+        src.join("transfer"),
+        src.join("compat"),
+    ]
+}
+
+/// Command-line tools over the core (`CodeTool`): compiled for the JVM and
+/// the tests, never shipped in the APK.
+fn tools_dir() -> PathBuf {
+    app_dir().join("tools")
 }
 
 const ZXING_JAR: &str = "/usr/share/java/core.jar";
 const JUNIT_JAR: &str = "/usr/share/java/junit4.jar";
-const KEY_ALIAS: &str = "androiddebugkey";
-const KEY_PASS: &str = "android";
+/// The Android tools' conventions for the debug key (alias and passwords).
+const DEBUG_KEY_ALIAS: &str = "androiddebugkey";
+const DEBUG_KEY_PASS: &str = "android";
+/// Release signing: keystore path, its password, the key alias and (optional,
+/// defaults to the keystore password) the key password.
+const ENV_KEYSTORE: &str = "TWOFA_APK_KEYSTORE";
+const ENV_KEYSTORE_PASS: &str = "TWOFA_APK_KEYSTORE_PASS";
+const ENV_KEY_ALIAS: &str = "TWOFA_APK_KEY_ALIAS";
+const ENV_KEY_PASS: &str = "TWOFA_APK_KEY_PASS";
 
 fn ensure_bookworm_tools() -> Result<()> {
     deps::ensure(
@@ -330,7 +355,7 @@ fn download_pinned(debs: &Path) -> Result<()> {
 fn build_unsigned(sdk: &Sdk, build: &Path) -> Result<PathBuf> {
     let app = app_dir();
     recreate(build)?;
-    for sub in ["gen", "classes", "dex"] {
+    for sub in ["gen", "classes", "dex", "stubs"] {
         fs::create_dir_all(build.join(sub))?;
     }
     {
@@ -365,6 +390,21 @@ fn build_unsigned(sdk: &Sdk, build: &Path) -> Result<PathBuf> {
         ensure!(out.status.success(), "aapt2 link failed (see above)");
     }
     {
+        // Compile-only stubs of newer platform classes (authenticator/stubs/):
+        // on javac's class path, never given to dx, so the phone's class runs.
+        let _t = step("javac: compile-only stubs of newer platform classes");
+        util::run(
+            Command::new("javac")
+                .args(["-source", "8", "-target", "8", "-encoding", "UTF-8"])
+                .arg("-bootclasspath")
+                .arg(&sdk.android_jar)
+                .args(["-Xlint:all,-options", "-Werror"])
+                .arg("-d")
+                .arg(build.join("stubs"))
+                .args(java_files(&[app.join("stubs")])?),
+        )?;
+    }
+    {
         let _t = step("javac: app sources against android.jar (API 23) and ZXing");
         let sources = java_files(&[app.join("src"), build.join("gen")])?;
         util::run(
@@ -372,7 +412,8 @@ fn build_unsigned(sdk: &Sdk, build: &Path) -> Result<PathBuf> {
                 .args(["-source", "8", "-target", "8", "-encoding", "UTF-8"])
                 .arg("-bootclasspath")
                 .arg(&sdk.android_jar)
-                .args(["-cp", ZXING_JAR])
+                .arg("-cp")
+                .arg(format!("{ZXING_JAR}:{}", build.join("stubs").display()))
                 .args(["-Xlint:all,-options,-deprecation", "-Werror"])
                 .arg("-d")
                 .arg(build.join("classes"))
@@ -398,6 +439,17 @@ fn build_unsigned(sdk: &Sdk, build: &Path) -> Result<PathBuf> {
                 .any(|l| l.starts_with("magic") && l.contains("037")),
             "dx did not write a dex 037 file (was --min-sdk-version=24 ignored?)"
         );
+        // A platform class in the dex would shadow the phone's own (a stub that throws).
+        let classes = util::output(Command::new("dexdump").arg(&dex))?;
+        if let Some(line) = classes
+            .lines()
+            .find(|l| l.contains("Class descriptor") && l.contains("'Landroid/"))
+        {
+            bail!(
+                "the dex defines a platform class ({}); stubs must never be dexed",
+                line.trim()
+            );
+        }
     }
     let unsigned = build.join("unsigned.apk");
     let aligned = build.join("aligned.apk");
@@ -438,23 +490,9 @@ fn build_and_sign(sdk: &Sdk) -> Result<PathBuf> {
     let _t = step("building the authenticator APK");
     let build = out_dir().join("build");
     let aligned = build_unsigned(sdk, &build)?;
-    let keystore = debug_keystore()?;
+    let key = SigningKey::find()?;
     let apk = apk_path();
-    {
-        let _t = step("apksigner: signing with the debug key");
-        util::run(
-            Command::new("apksigner")
-                .arg("sign")
-                .arg("--ks")
-                .arg(&keystore)
-                .args(["--ks-pass", &format!("pass:{KEY_PASS}")])
-                .args(["--ks-key-alias", KEY_ALIAS])
-                .args(["--v4-signing-enabled", "false"])
-                .arg("--out")
-                .arg(&apk)
-                .arg(&aligned),
-        )?;
-    }
+    key.sign(&aligned, &apk)?;
     util::run(
         Command::new("apksigner")
             .args(["verify", "--verbose"])
@@ -465,6 +503,10 @@ fn build_and_sign(sdk: &Sdk) -> Result<PathBuf> {
         .context("the signed APK is not 4-byte aligned")?;
     let badging = util::output(Command::new("aapt").args(["dump", "badging"]).arg(&apk))?;
     print!("{badging}");
+    println!(
+        "signer certificate SHA-256: {} (must never change between builds)",
+        certificate_sha256(&apk)?
+    );
     ensure!(
         !badging.contains("android.permission.INTERNET"),
         "the APK requests INTERNET; the authenticator must never do so"
@@ -495,22 +537,126 @@ fn build_and_sign(sdk: &Sdk) -> Result<PathBuf> {
     Ok(apk)
 }
 
-/// The debug keystore under target/ (generated once, never committed).
-fn debug_keystore() -> Result<PathBuf> {
-    let ks = out_dir().join("debug.keystore");
-    if !ks.exists() {
-        let _t = step("keytool: generating a debug signing key under target/");
-        util::run(
-            Command::new("keytool")
-                .args(["-genkeypair", "-keystore"])
-                .arg(&ks)
-                .args(["-storetype", "PKCS12", "-storepass", KEY_PASS])
-                .args(["-keypass", KEY_PASS, "-alias", KEY_ALIAS])
-                .args(["-keyalg", "RSA", "-keysize", "2048", "-validity", "10000"])
-                .args(["-dname", "CN=twofa authenticator debug,O=twofa,C=US"]),
-        )?;
+/// The key that signs the APK: the release key named by the environment, or
+/// the debug key in `~/.android/debug.keystore`.
+struct SigningKey {
+    keystore: PathBuf,
+    alias: String,
+    /// apksigner password specs (`pass:…` or `env:VAR`), never printed.
+    store_pass: String,
+    key_pass: String,
+    what: String,
+}
+
+impl SigningKey {
+    fn find() -> Result<SigningKey> {
+        if let Some(ks) = std::env::var_os(ENV_KEYSTORE).filter(|v| !v.is_empty()) {
+            let keystore = PathBuf::from(ks);
+            ensure!(
+                keystore.is_file(),
+                "{ENV_KEYSTORE}={} is not a file",
+                keystore.display()
+            );
+            ensure!(
+                std::env::var_os(ENV_KEYSTORE_PASS).is_some(),
+                "{ENV_KEYSTORE} is set but {ENV_KEYSTORE_PASS} (the keystore password) is not"
+            );
+            let alias = std::env::var(ENV_KEY_ALIAS).with_context(|| {
+                format!("{ENV_KEYSTORE} is set but {ENV_KEY_ALIAS} (the key alias) is not")
+            })?;
+            let key_pass = if std::env::var_os(ENV_KEY_PASS).is_some() {
+                ENV_KEY_PASS
+            } else {
+                ENV_KEYSTORE_PASS
+            };
+            return Ok(SigningKey {
+                what: format!("the release key '{alias}' of {}", keystore.display()),
+                keystore,
+                alias,
+                // apksigner reads these itself: the passwords never reach a command line.
+                store_pass: format!("env:{ENV_KEYSTORE_PASS}"),
+                key_pass: format!("env:{key_pass}"),
+            });
+        }
+        let keystore = debug_keystore()?;
+        Ok(SigningKey {
+            what: format!("the debug key of {}", keystore.display()),
+            keystore,
+            alias: DEBUG_KEY_ALIAS.into(),
+            store_pass: format!("pass:{DEBUG_KEY_PASS}"),
+            key_pass: format!("pass:{DEBUG_KEY_PASS}"),
+        })
     }
+
+    fn sign(&self, aligned: &Path, out: &Path) -> Result<()> {
+        let _t = step(&format!("apksigner: signing with {}", self.what));
+        util::run(
+            Command::new("apksigner")
+                .arg("sign")
+                .arg("--ks")
+                .arg(&self.keystore)
+                .args(["--ks-pass", &self.store_pass])
+                .args(["--ks-key-alias", &self.alias])
+                .args(["--key-pass", &self.key_pass])
+                .args(["--v4-signing-enabled", "false"])
+                .arg("--out")
+                .arg(out)
+                .arg(aligned),
+        )
+    }
+}
+
+/// The debug keystore where the Android tools keep theirs, created once.
+/// A key left under target/ by an older `cargo xtask apk` is moved there, so
+/// phones that installed such a build can still take updates.
+fn debug_keystore() -> Result<PathBuf> {
+    let home = std::env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .context("HOME is not set: cannot find ~/.android/debug.keystore")?;
+    let dir = PathBuf::from(home).join(".android");
+    let ks = dir.join("debug.keystore");
+    if ks.exists() {
+        return Ok(ks);
+    }
+    fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let old = out_dir().join("debug.keystore");
+    if old.is_file() {
+        let _t = step("moving the debug key from target/ to ~/.android/debug.keystore");
+        fs::copy(&old, &ks)?;
+        fs::remove_file(&old)?;
+        return Ok(ks);
+    }
+    let _t = step("keytool: creating the debug signing key ~/.android/debug.keystore (once)");
+    util::run(
+        Command::new("keytool")
+            .args(["-genkeypair", "-keystore"])
+            .arg(&ks)
+            .args(["-storetype", "PKCS12", "-storepass", DEBUG_KEY_PASS])
+            .args(["-keypass", DEBUG_KEY_PASS, "-alias", DEBUG_KEY_ALIAS])
+            .args(["-keyalg", "RSA", "-keysize", "2048", "-validity", "10000"])
+            .args(["-dname", "CN=Android Debug,O=Android,C=US"]),
+    )?;
     Ok(ks)
+}
+
+/// The SHA-256 digest of the signer's certificate, from `apksigner verify --print-certs`.
+pub fn certificate_sha256(apk: &Path) -> Result<String> {
+    let out = util::output(
+        Command::new("apksigner")
+            .args(["verify", "--print-certs"])
+            .arg(apk),
+    )?;
+    out.lines()
+        .find_map(|l| {
+            l.split_once("certificate SHA-256 digest:")
+                .map(|(_, d)| d.trim().to_string())
+        })
+        .with_context(|| {
+            format!(
+                "apksigner printed no certificate digest for {}",
+                apk.display()
+            )
+        })
 }
 
 /// Builds the unsigned APK again in a second folder and compares the bytes
@@ -535,6 +681,18 @@ fn check_reproducible(sdk: &Sdk) -> Result<()> {
         "reproducible: two builds gave the same unsigned APK, sha256 {}",
         digest.split_whitespace().next().unwrap_or("?")
     );
+    // The key is found again from scratch, as a later build would find it.
+    let signed = out_dir().join("build-repro/signed.apk");
+    SigningKey::find()?.sign(&second, &signed)?;
+    let (one, two) = (
+        certificate_sha256(&apk_path())?,
+        certificate_sha256(&signed)?,
+    );
+    ensure!(
+        one == two,
+        "the second build was signed with another certificate ({two}, first {one})"
+    );
+    println!("same signer certificate on both builds: {one}");
     Ok(())
 }
 
@@ -546,7 +704,9 @@ fn junit() -> Result<()> {
     ensure_bookworm_tools()?;
     let classes = out_dir().join("test-classes");
     let tests_dir = app_dir().join("test");
-    let mut sources = java_files(&core_sources_dirs())?;
+    let mut dirs = core_sources_dirs();
+    dirs.push(tools_dir());
+    let mut sources = java_files(&dirs)?;
     let test_sources = java_files(std::slice::from_ref(&tests_dir))?;
     sources.extend(test_sources.iter().cloned());
     {
@@ -594,6 +754,10 @@ fn junit() -> Result<()> {
             .arg(format!(
                 "-Dtwofa.testdata={}",
                 util::root().join("testdata").display()
+            ))
+            .arg(format!(
+                "-Dtwofa.authenticator.testdata={}",
+                app_dir().join("testdata").display()
             ))
             .arg("org.junit.runner.JUnitCore")
             .args(&test_classes),

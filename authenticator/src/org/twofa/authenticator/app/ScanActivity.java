@@ -254,7 +254,9 @@ public class ScanActivity extends Activity implements SurfaceHolder.Callback {
         if (done) {
             return;
         }
-        if (text != null && text.trim().regionMatches(true, 0, "otpauth:", 0, 8)) {
+        // otpauth: links, and Google Authenticator's otpauth-migration: transfer codes.
+        if (text != null && (text.trim().regionMatches(true, 0, "otpauth:", 0, 8)
+                || text.trim().regionMatches(true, 0, "otpauth-migration:", 0, 18))) {
             done = true;
             setResult(RESULT_OK, new Intent().putExtra(EXTRA_URI, text.trim()));
             finish();

@@ -4,9 +4,11 @@ import java.io.ByteArrayOutputStream;
 
 /**
  * RFC 4648 base32, as used for TOTP secrets. Decoding forgives what people and
- * services commonly do to secrets: lower case, spaces (the groups of four
- * twofa shows), hyphens, and missing padding. It refuses anything else,
- * including a length that cannot come from whole bytes.
+ * services commonly do to secrets, as other authenticators do: lower case,
+ * spaces (the groups of four twofa shows), hyphens, missing or partial
+ * padding, and a length that does not end on a whole byte (the bits left
+ * over after the last whole byte are dropped, whatever their value). It
+ * refuses characters outside the alphabet and '=' anywhere but at the end.
  */
 public final class Base32 {
     private static final String ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
@@ -14,11 +16,21 @@ public final class Base32 {
     private Base32() {}
 
     /** Thrown for text that is not base32; the message says what is wrong. */
-    public static final class InvalidBase32Exception extends Exception {
+    public static final class InvalidBase32Exception extends Exception implements Message.Text {
         private static final long serialVersionUID = 1L;
 
-        InvalidBase32Exception(String message) {
-            super(message);
+        private final Message message;
+        private final transient Object[] args;
+
+        InvalidBase32Exception(Message message, Object... args) {
+            super(message.format("en", args));
+            this.message = message;
+            this.args = args.clone();
+        }
+
+        @Override
+        public String in(String language) {
+            return args == null ? getMessage() : message.format(language, args);
         }
     }
 
@@ -31,22 +43,13 @@ public final class Base32 {
             }
             clean.append(c);
         }
-        // Padding may be present (whole groups of 8) or absent; it may only end the text.
+        // Padding, whole or partial, may only end the text.
         int end = clean.length();
         while (end > 0 && clean.charAt(end - 1) == '=') {
             end--;
         }
-        int padding = clean.length() - end;
-        if (padding > 0 && clean.length() % 8 != 0) {
-            throw new InvalidBase32Exception("base32 padding '=' must fill the last group of 8 characters");
-        }
-        if (padding > 6) {
-            throw new InvalidBase32Exception("base32 has too much '=' padding");
-        }
-        int rem = end % 8;
-        if (rem == 1 || rem == 3 || rem == 6) {
-            throw new InvalidBase32Exception(
-                    "base32 length " + end + " is impossible (it does not end on a whole byte)");
+        if (clean.length() - end > 7) {
+            throw new InvalidBase32Exception(Message.BASE32_PADDING);
         }
         ByteArrayOutputStream out = new ByteArrayOutputStream(end * 5 / 8);
         int buffer = 0;
@@ -55,8 +58,9 @@ public final class Base32 {
             char c = Character.toUpperCase(clean.charAt(i));
             int value = ALPHABET.indexOf(c);
             if (value < 0 || c > 127) {
-                throw new InvalidBase32Exception(
-                        "'" + clean.charAt(i) + "' at position " + (i + 1) + " is not a base32 character (A-Z, 2-7)");
+                throw c == '='
+                        ? new InvalidBase32Exception(Message.BASE32_PADDING_MIDDLE, i + 1)
+                        : new InvalidBase32Exception(Message.BASE32_BAD_CHARACTER, clean.charAt(i), i + 1);
             }
             buffer = (buffer << 5) | value;
             bits += 5;
@@ -65,9 +69,7 @@ public final class Base32 {
                 out.write((buffer >> bits) & 0xff);
             }
         }
-        if ((buffer & ((1 << bits) - 1)) != 0) {
-            throw new InvalidBase32Exception("base32 ends with non-zero unused bits");
-        }
+        // Fewer than 8 bits left over: not a byte, dropped (even when non-zero).
         return out.toByteArray();
     }
 

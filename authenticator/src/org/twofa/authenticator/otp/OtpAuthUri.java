@@ -10,15 +10,17 @@ import java.util.Locale;
 import java.util.Map;
 
 /**
- * A strict parser for the Key URI format
- * ({@code otpauth://totp/Issuer:account?secret=…&issuer=…&algorithm=…&digits=…&period=…}).
+ * A parser for the Key URI format
+ * ({@code otpauth://totp/Issuer:account?secret=…&issuer=…&algorithm=…&digits=…&period=…},
+ * {@code otpauth://hotp/…&counter=…}).
  *
- * <p>Strict means every parameter it understands must be valid; a bad one is
- * an error naming the field rather than a silently different account.
- * Parameters it does not know (e.g. {@code image}) are ignored, as the format
- * asks. Only {@code totp} is accepted: {@code hotp} links are refused with a
- * message, since counter-based accounts need a counter kept in sync that this
- * app does not offer.
+ * <p>Every parameter it understands must be valid; a bad one is an error
+ * naming the field rather than a silently different account. It is lenient
+ * where the format and other authenticators are: the {@code issuer}
+ * parameter wins over a differing issuer prefix in the label, {@code +} in a
+ * query value is a space, and base32 secrets are read as {@link Base32}
+ * describes. Parameters it does not know (e.g. {@code image}) are ignored, as
+ * the format asks.
  */
 public final class OtpAuthUri {
     /** RFC 4226 asks for at least 128 bits and recommends 160; 80 is the floor real services use. */
@@ -27,11 +29,31 @@ public final class OtpAuthUri {
     private final String issuer;
     private final String accountName;
     private final Totp totp;
+    private final HotpKey hotp;
 
     public OtpAuthUri(String issuer, String accountName, Totp totp) {
+        this(issuer, accountName, totp, null);
+    }
+
+    public OtpAuthUri(String issuer, String accountName, HotpKey hotp) {
+        this(issuer, accountName, null, hotp);
+    }
+
+    private OtpAuthUri(String issuer, String accountName, Totp totp, HotpKey hotp) {
         this.issuer = issuer;
         this.accountName = accountName;
         this.totp = totp;
+        this.hotp = hotp;
+    }
+
+    /** True for a counter-based ({@code hotp}) account: then {@link #hotp()} is set, not {@link #totp()}. */
+    public boolean isHotp() {
+        return hotp != null;
+    }
+
+    /** The HOTP parameters, or null for a time-based account. */
+    public HotpKey hotp() {
+        return hotp;
     }
 
     /** The issuer (service name), or the empty string when the link names none. */
@@ -43,18 +65,19 @@ public final class OtpAuthUri {
         return accountName;
     }
 
+    /** The TOTP parameters, or null for a counter-based account. */
     public Totp totp() {
         return totp;
     }
 
     public static OtpAuthUri parse(String uri) throws InvalidOtpAuthUriException {
         if (uri == null) {
-            throw new InvalidOtpAuthUriException("scheme", "no link given");
+            throw new InvalidOtpAuthUriException("scheme", Message.NO_LINK);
         }
         String text = uri.trim();
         int schemeEnd = text.indexOf("://");
         if (schemeEnd < 0 || !text.substring(0, schemeEnd).equalsIgnoreCase("otpauth")) {
-            throw new InvalidOtpAuthUriException("scheme", "not an otpauth:// link");
+            throw new InvalidOtpAuthUriException("scheme", Message.NOT_OTPAUTH);
         }
         String rest = text.substring(schemeEnd + 3);
         int hash = rest.indexOf('#');
@@ -65,16 +88,11 @@ public final class OtpAuthUri {
         int question = rest.indexOf('?');
         int typeEnd = slash >= 0 ? slash : (question >= 0 ? question : rest.length());
         String type = rest.substring(0, typeEnd).toLowerCase(Locale.ROOT);
-        if (type.equals("hotp")) {
-            throw new InvalidOtpAuthUriException(
-                    "type", "counter-based (hotp) accounts are not supported; only time-based (totp) ones are");
-        }
-        if (!type.equals("totp")) {
-            throw new InvalidOtpAuthUriException(
-                    "type", "unknown account type '" + type + "'; only totp is supported");
+        if (!type.equals("totp") && !type.equals("hotp")) {
+            throw new InvalidOtpAuthUriException("type", Message.UNKNOWN_TYPE, type);
         }
         if (slash < 0 || (question >= 0 && question < slash)) {
-            throw new InvalidOtpAuthUriException("label", "the link has no label (otpauth://totp/Issuer:account)");
+            throw new InvalidOtpAuthUriException("label", Message.NO_LABEL, type);
         }
         String rawLabel = question >= 0 ? rest.substring(slash + 1, question) : rest.substring(slash + 1);
         String rawQuery = question >= 0 ? rest.substring(question + 1) : "";
@@ -87,69 +105,89 @@ public final class OtpAuthUri {
             labelIssuer = label.substring(0, colon).trim();
             account = label.substring(colon + 1).trim();
             if (labelIssuer.isEmpty()) {
-                throw new InvalidOtpAuthUriException("label", "the issuer before ':' in the label is empty");
+                throw new InvalidOtpAuthUriException("label", Message.EMPTY_LABEL_ISSUER);
             }
         } else {
             account = account.trim();
         }
         if (account.isEmpty()) {
-            throw new InvalidOtpAuthUriException("label", "the label has no account name");
+            throw new InvalidOtpAuthUriException("label", Message.NO_ACCOUNT_IN_LABEL);
         }
 
         Map<String, String> params = parseQuery(rawQuery);
 
-        String secretText = params.get("secret");
+        String issuer = params.get("issuer");
+        if (issuer != null && !issuer.trim().isEmpty()) {
+            // The parameter wins over a differing label prefix, as the format recommends.
+            issuer = issuer.trim();
+        } else {
+            issuer = labelIssuer != null ? labelIssuer : "";
+        }
+        return build(type.equals("hotp"), issuer, account, params.get("secret"), params.get("algorithm"),
+                params.get("digits"), params.get("period"), params.get("counter"));
+    }
+
+    /**
+     * An account typed in by hand, checked exactly as a link's parameters
+     * are: {@code null} for algorithm, digits, period or counter means the
+     * format's default (SHA1, 6, 30 s, 0).
+     */
+    public static OtpAuthUri manual(boolean counterBased, String issuer, String accountName, String secret,
+            String algorithm, String digits, String period, String counter) throws InvalidOtpAuthUriException {
+        String name = accountName == null ? "" : accountName.trim();
+        if (name.isEmpty()) {
+            throw new InvalidOtpAuthUriException("label", Message.NO_ACCOUNT_NAME);
+        }
+        return build(counterBased, issuer == null ? "" : issuer.trim(), name, secret, algorithm, digits, period,
+                counterBased && (counter == null || counter.trim().isEmpty()) ? "0" : counter);
+    }
+
+    private static OtpAuthUri build(boolean counterBased, String issuer, String account, String secretText,
+            String algorithmText, String digitsText, String periodText, String counterText)
+            throws InvalidOtpAuthUriException {
         if (secretText == null || secretText.trim().isEmpty()) {
-            throw new InvalidOtpAuthUriException("secret", "the link has no secret");
+            throw new InvalidOtpAuthUriException("secret", Message.NO_SECRET);
         }
         byte[] secret;
         try {
             secret = Base32.decode(secretText);
         } catch (Base32.InvalidBase32Exception e) {
-            throw new InvalidOtpAuthUriException("secret", "the secret is not valid base32: " + e.getMessage());
+            throw new InvalidOtpAuthUriException("secret", Message.SECRET_NOT_BASE32, e);
         }
         if (secret.length < MIN_SECRET_BYTES) {
-            throw new InvalidOtpAuthUriException("secret",
-                    "the secret is too short (" + secret.length * 8 + " bits; at least " + MIN_SECRET_BYTES * 8 + " needed)");
-        }
-
-        String issuer = params.get("issuer");
-        if (issuer != null) {
-            issuer = issuer.trim();
-            if (labelIssuer != null && !issuer.equals(labelIssuer)) {
-                throw new InvalidOtpAuthUriException("issuer",
-                        "the issuer parameter '" + issuer + "' differs from the label's issuer '" + labelIssuer + "'");
-            }
-        } else {
-            issuer = labelIssuer != null ? labelIssuer : "";
+            throw new InvalidOtpAuthUriException("secret", Message.SECRET_TOO_SHORT, secret.length * 8,
+                    MIN_SECRET_BYTES * 8);
         }
 
         Algorithm algorithm = Algorithm.SHA1;
-        String algorithmText = params.get("algorithm");
         if (algorithmText != null) {
-            algorithm = Algorithm.fromName(algorithmText);
+            algorithm = Algorithm.fromName(algorithmText.trim());
             if (algorithm == null) {
-                throw new InvalidOtpAuthUriException("algorithm",
-                        "unknown algorithm '" + algorithmText + "'; expected SHA1, SHA256 or SHA512");
+                throw new InvalidOtpAuthUriException("algorithm", Message.UNKNOWN_ALGORITHM, algorithmText);
             }
         }
 
         int digits = Totp.DEFAULT_DIGITS;
-        String digitsText = params.get("digits");
         if (digitsText != null) {
             digits = parseNumber(digitsText, "digits");
             if (digits < Hotp.MIN_DIGITS || digits > Hotp.MAX_DIGITS) {
-                throw new InvalidOtpAuthUriException("digits", "digits must be 6, 7 or 8, not " + digitsText);
+                throw new InvalidOtpAuthUriException("digits", Message.DIGITS_RANGE, digitsText);
             }
         }
 
+        if (counterBased) {
+            if (counterText == null) {
+                throw new InvalidOtpAuthUriException("counter", Message.NO_COUNTER);
+            }
+            long counter = parseLong(counterText, "counter");
+            return new OtpAuthUri(issuer, account, new HotpKey(secret, algorithm, digits, counter));
+        }
+
         int period = Totp.DEFAULT_PERIOD;
-        String periodText = params.get("period");
         if (periodText != null) {
             period = parseNumber(periodText, "period");
             if (period < 1 || period > Totp.MAX_PERIOD) {
-                throw new InvalidOtpAuthUriException("period",
-                        "period must be 1 to " + Totp.MAX_PERIOD + " seconds, not " + periodText);
+                throw new InvalidOtpAuthUriException("period", Message.PERIOD_RANGE, Totp.MAX_PERIOD, periodText);
             }
         }
         return new OtpAuthUri(issuer, account, new Totp(secret, algorithm, digits, period));
@@ -157,18 +195,22 @@ public final class OtpAuthUri {
 
     /** The link for these parameters, e.g. to show or export. */
     public String toUri() {
-        StringBuilder b = new StringBuilder("otpauth://totp/");
+        StringBuilder b = new StringBuilder(isHotp() ? "otpauth://hotp/" : "otpauth://totp/");
         if (!issuer.isEmpty()) {
             b.append(percentEncode(issuer)).append(':');
         }
         b.append(percentEncode(accountName));
-        b.append("?secret=").append(Base32.encode(totp.secret()));
+        b.append("?secret=").append(Base32.encode(isHotp() ? hotp.secret() : totp.secret()));
         if (!issuer.isEmpty()) {
             b.append("&issuer=").append(percentEncode(issuer));
         }
-        b.append("&algorithm=").append(totp.algorithm().name());
-        b.append("&digits=").append(totp.digits());
-        b.append("&period=").append(totp.period());
+        b.append("&algorithm=").append((isHotp() ? hotp.algorithm() : totp.algorithm()).name());
+        b.append("&digits=").append(isHotp() ? hotp.digits() : totp.digits());
+        if (isHotp()) {
+            b.append("&counter=").append(hotp.counter());
+        } else {
+            b.append("&period=").append(totp.period());
+        }
         return b.toString();
     }
 
@@ -183,9 +225,10 @@ public final class OtpAuthUri {
             }
             int eq = pair.indexOf('=');
             String key = percentDecode(eq >= 0 ? pair.substring(0, eq) : pair, "query").toLowerCase(Locale.ROOT);
-            String value = eq >= 0 ? percentDecode(pair.substring(eq + 1), key) : "";
+            // In a query, '+' is a space (form encoding), as other authenticators read it.
+            String value = eq >= 0 ? percentDecode(pair.substring(eq + 1).replace('+', ' '), key) : "";
             if (params.containsKey(key)) {
-                throw new InvalidOtpAuthUriException(fieldName(key), "the parameter '" + key + "' appears twice");
+                throw new InvalidOtpAuthUriException(fieldName(key), Message.PARAMETER_TWICE, key);
             }
             params.put(key, value);
         }
@@ -193,7 +236,7 @@ public final class OtpAuthUri {
     }
 
     private static String fieldName(String key) {
-        String[] known = {"secret", "issuer", "algorithm", "digits", "period"};
+        String[] known = {"secret", "issuer", "algorithm", "digits", "period", "counter"};
         for (String k : known) {
             if (k.equals(key)) {
                 return k;
@@ -205,17 +248,30 @@ public final class OtpAuthUri {
     private static int parseNumber(String text, String field) throws InvalidOtpAuthUriException {
         String t = text.trim();
         if (t.isEmpty() || t.length() > 9) {
-            throw new InvalidOtpAuthUriException(field, field + " must be a whole number, not '" + text + "'");
+            throw new InvalidOtpAuthUriException(field, Message.NOT_A_NUMBER, Message.field(field), text);
         }
         for (int i = 0; i < t.length(); i++) {
             if (t.charAt(i) < '0' || t.charAt(i) > '9') {
-                throw new InvalidOtpAuthUriException(field, field + " must be a whole number, not '" + text + "'");
+                throw new InvalidOtpAuthUriException(field, Message.NOT_A_NUMBER, Message.field(field), text);
             }
         }
         return Integer.parseInt(t);
     }
 
-    /** RFC 3986 percent-decoding to UTF-8; '+' stays '+'. */
+    private static long parseLong(String text, String field) throws InvalidOtpAuthUriException {
+        String t = text.trim();
+        if (t.isEmpty() || t.length() > 18) {
+            throw new InvalidOtpAuthUriException(field, Message.NOT_A_NUMBER, Message.field(field), text);
+        }
+        for (int i = 0; i < t.length(); i++) {
+            if (t.charAt(i) < '0' || t.charAt(i) > '9') {
+                throw new InvalidOtpAuthUriException(field, Message.NOT_A_NUMBER, Message.field(field), text);
+            }
+        }
+        return Long.parseLong(t);
+    }
+
+    /** RFC 3986 percent-decoding to UTF-8; '+' stays '+' (query values turn it into a space first). */
     static String percentDecode(String text, String field) throws InvalidOtpAuthUriException {
         if (text.indexOf('%') < 0) {
             return text;
@@ -229,14 +285,13 @@ public final class OtpAuthUri {
             byte[] plain = utf8(text.substring(plainStart, i));
             out.write(plain, 0, plain.length);
             if (i + 2 >= text.length()) {
-                throw new InvalidOtpAuthUriException(field,
-                        "bad percent-encoding in the " + field + ": '%' must be followed by two hex digits");
+                throw new InvalidOtpAuthUriException(field, Message.PERCENT_SHORT, Message.field(field));
             }
             int hi = Character.digit(text.charAt(i + 1), 16);
             int lo = Character.digit(text.charAt(i + 2), 16);
             if (hi < 0 || lo < 0) {
-                throw new InvalidOtpAuthUriException(field, "bad percent-encoding in the " + field + ": '"
-                        + text.substring(i, i + 3) + "' is not a hex byte");
+                throw new InvalidOtpAuthUriException(field, Message.PERCENT_NOT_HEX, Message.field(field),
+                        text.substring(i, i + 3));
             }
             out.write(hi * 16 + lo);
             i += 2;
@@ -251,8 +306,7 @@ public final class OtpAuthUri {
                     .decode(ByteBuffer.wrap(out.toByteArray()))
                     .toString();
         } catch (CharacterCodingException e) {
-            throw new InvalidOtpAuthUriException(field,
-                    "bad percent-encoding in the " + field + ": the bytes are not UTF-8 text");
+            throw new InvalidOtpAuthUriException(field, Message.PERCENT_NOT_UTF8, Message.field(field));
         }
     }
 

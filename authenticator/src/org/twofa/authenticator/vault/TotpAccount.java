@@ -26,6 +26,16 @@ public final class TotpAccount extends Account {
     }
 
     @Override
+    public boolean sameSecret(Account other) {
+        return other instanceof TotpAccount && totp.equals(((TotpAccount) other).totp);
+    }
+
+    @Override
+    public TotpAccount withId(String newId) {
+        return new TotpAccount(newId, issuer(), name(), totp);
+    }
+
+    @Override
     public TotpAccount renamed(String issuer, String name) {
         return new TotpAccount(id(), issuer, name, totp);
     }

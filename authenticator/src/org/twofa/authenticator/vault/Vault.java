@@ -28,6 +28,41 @@ public final class Vault {
         accounts.add(account);
     }
 
+    /** The first account with the same issuer and name (see {@link Account#sameLabel}), or null. */
+    public Account findSameLabel(String issuer, String name) {
+        for (Account a : accounts) {
+            if (a.sameLabel(issuer, name)) {
+                return a;
+            }
+        }
+        return null;
+    }
+
+    /** The first account that generates the same codes (see {@link Account#sameSecret}), or null. */
+    public Account findSameSecret(Account candidate) {
+        for (Account a : accounts) {
+            if (a.sameSecret(candidate)) {
+                return a;
+            }
+        }
+        return null;
+    }
+
+    /**
+     * Puts {@code account} in the place of the account with the same id (a
+     * re-enrolled secret, a moved-on HOTP counter). Returns false when no
+     * account has this id.
+     */
+    public boolean replace(Account account) {
+        for (int i = 0; i < accounts.size(); i++) {
+            if (accounts.get(i).id().equals(account.id())) {
+                accounts.set(i, account);
+                return true;
+            }
+        }
+        return false;
+    }
+
     /** Returns false when no account has this id. */
     public boolean rename(String id, String issuer, String name) {
         for (int i = 0; i < accounts.size(); i++) {

@@ -12,6 +12,7 @@ import java.util.List;
 import java.util.Map;
 import org.twofa.authenticator.otp.Algorithm;
 import org.twofa.authenticator.otp.Base32;
+import org.twofa.authenticator.otp.HotpKey;
 import org.twofa.authenticator.otp.Totp;
 
 /**
@@ -126,6 +127,12 @@ public final class VaultCodec {
             m.put("algorithm", t.algorithm().name());
             m.put("digits", Long.valueOf(t.digits()));
             m.put("period", Long.valueOf(t.period()));
+        } else if (a instanceof HotpAccount) {
+            HotpKey h = ((HotpAccount) a).hotp();
+            m.put("secret", Base32.encode(h.secret()));
+            m.put("algorithm", h.algorithm().name());
+            m.put("digits", Long.valueOf(h.digits()));
+            m.put("counter", Long.valueOf(h.counter()));
         } else {
             throw new IllegalArgumentException("no serialisation for account kind " + a.kind());
         }
@@ -140,7 +147,7 @@ public final class VaultCodec {
         if (id.isEmpty()) {
             throw new VaultFormatException("the vault is corrupted: an account has an empty id");
         }
-        if (TotpAccount.KIND.equals(kind)) {
+        if (TotpAccount.KIND.equals(kind) || HotpAccount.KIND.equals(kind)) {
             byte[] secret;
             try {
                 secret = Base32.decode(string(m, "secret"));
@@ -152,6 +159,14 @@ public final class VaultCodec {
                 throw new VaultFormatException("the vault is corrupted: unknown algorithm " + string(m, "algorithm"));
             }
             try {
+                if (HotpAccount.KIND.equals(kind)) {
+                    Object counter = m.get("counter");
+                    if (!(counter instanceof Long)) {
+                        throw new VaultFormatException("the vault is corrupted: \"counter\" is missing or not a number");
+                    }
+                    HotpKey hotp = new HotpKey(secret, algorithm, (int) number(m, "digits"), (Long) counter);
+                    return new HotpAccount(id, issuer, name, hotp);
+                }
                 Totp totp = new Totp(secret, algorithm, (int) number(m, "digits"), (int) number(m, "period"));
                 return new TotpAccount(id, issuer, name, totp);
             } catch (IllegalArgumentException e) {

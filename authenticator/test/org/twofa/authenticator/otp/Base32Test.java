@@ -44,6 +44,20 @@ public class Base32Test {
     }
 
     @Test
+    public void acceptsLengthsAndTrailingBitsOtherAppsAccept() throws Exception {
+        // Other authenticators drop the bits after the last whole byte, whatever they are.
+        assertArrayEquals(new byte[0], Base32.decode("M"));
+        assertArrayEquals(new byte[] {'f'}, Base32.decode("MZ")); // 'Z' leaves non-zero unused bits
+        assertArrayEquals(new byte[] {'f'}, Base32.decode("MY"));
+        assertArrayEquals(new byte[] {'f'}, Base32.decode("MZX")); // 15 bits: one byte, 7 dropped
+        assertArrayEquals(new byte[] {'f', 'o', 'o'}, Base32.decode("MZXW6Y")); // 30 bits
+        assertArrayEquals(Base32.decode("MZXW6YTBOI"), Base32.decode("MZXW6YTBOI="));
+        assertArrayEquals(Base32.decode("MZXW6YTBOI"), Base32.decode("MZXW6YTBOJ"));
+        // A 26-character secret (130 bits), as some services hand out.
+        assertEquals(16, Base32.decode("JBSWY3DPEHPK3PXPJBSWY3DPEH").length);
+    }
+
+    @Test
     public void refusesWhatIsNotBase32() {
         String[] bad = {
             "MZXW6YT1", // '1' is not in the alphabet
@@ -51,11 +65,7 @@ public class Base32Test {
             "MZXW6YT8", // nor '8'
             "MZXW6Y*B",
             "MZX=W6YT", // padding in the middle
-            "MZXW6YTBO=", // padding that does not fill a group of 8
-            "M", // 5 bits: not a whole byte
-            "MZX", // 15 bits
-            "MZXW6Y", // 30 bits
-            "MZ", // 'Z' leaves non-zero unused bits
+            "MZXW6YTBOI========", // more padding than a group can hold
             "MZXW6YTBOÉ",
         };
         for (String s : bad) {

@@ -84,7 +84,6 @@ public class OtpAuthUriTest {
         assertInvalid("otpauth://totp/Example:?secret=" + SECRET, "label", "account");
         assertInvalid("otpauth://totp/?secret=" + SECRET, "label", "account");
         assertInvalid("otpauth://totp?secret=" + SECRET, "label", "no label");
-        assertInvalid("otpauth://totp/A:alice?secret=" + SECRET + "&issuer=B", "issuer", "differs");
     }
 
     @Test
@@ -97,7 +96,8 @@ public class OtpAuthUriTest {
     @Test
     public void badBase32() {
         assertInvalid("otpauth://totp/Ex:alice?secret=GEZDGNBVGY3TQOJ1", "secret", "base32");
-        assertInvalid("otpauth://totp/Ex:alice?secret=GEZDGNBVGY3TQOJQG", "secret", "base32");
+        assertInvalid("otpauth://totp/Ex:alice?secret=GEZDGNBVGY3TQOJQ=G", "secret", "padding");
+        assertInvalid("otpauth://totp/Ex:alice?secret=GEZD%20GNBV*GY3T", "secret", "base32");
         assertInvalid("otpauth://totp/Ex:alice?secret=JBSWY3DP", "secret", "too short");
     }
 
@@ -126,11 +126,101 @@ public class OtpAuthUriTest {
     }
 
     @Test
-    public void hotpAndOtherTypesAreRefused() {
-        assertInvalid("otpauth://hotp/Ex:alice?secret=" + SECRET + "&counter=0", "type", "hotp");
+    public void otherTypesAreRefused() {
         assertInvalid("otpauth://steam/Ex:alice?secret=" + SECRET, "type", "steam");
         assertInvalid("https://example.org/totp/Ex:alice?secret=" + SECRET, "scheme", "otpauth");
         assertInvalid("otpauth:totp/Ex:alice?secret=" + SECRET, "scheme", "otpauth");
+    }
+
+    @Test
+    public void hotpLinks() throws Exception {
+        OtpAuthUri u = OtpAuthUri.parse("otpauth://hotp/Ex:alice?secret=" + SECRET + "&counter=5&digits=8&algorithm=SHA256");
+        assertTrue(u.isHotp());
+        assertEquals(null, u.totp());
+        assertEquals(5, u.hotp().counter());
+        assertEquals(8, u.hotp().digits());
+        assertEquals(Algorithm.SHA256, u.hotp().algorithm());
+        assertEquals("Ex", u.issuer());
+        assertEquals(Hotp.code(Base32.decode(SECRET), 5, 8, Algorithm.SHA256), u.hotp().code());
+        assertEquals(Hotp.code(Base32.decode(SECRET), 6, 8, Algorithm.SHA256), u.hotp().next().code());
+        // A period means nothing to HOTP and is ignored, as other unknown parameters are.
+        assertEquals(0, OtpAuthUri.parse("otpauth://HOTP/a?secret=" + SECRET + "&counter=0&period=30").hotp().counter());
+        OtpAuthUri again = OtpAuthUri.parse(u.toUri());
+        assertEquals(u.hotp(), again.hotp());
+        assertEquals("alice", again.accountName());
+    }
+
+    @Test
+    public void hotpRefusals() {
+        assertInvalid("otpauth://hotp/Ex:alice?secret=" + SECRET, "counter", "needs a counter");
+        assertInvalid("otpauth://hotp/Ex:alice?secret=" + SECRET + "&counter=", "counter", "whole number");
+        assertInvalid("otpauth://hotp/Ex:alice?secret=" + SECRET + "&counter=-1", "counter", "whole number");
+        assertInvalid("otpauth://hotp/Ex:alice?secret=" + SECRET + "&counter=1e3", "counter", "whole number");
+        assertInvalid("otpauth://hotp/Ex:alice?secret=" + SECRET + "&counter=1&counter=2", "counter", "twice");
+        assertInvalid("otpauth://hotp/Ex:alice?secret=" + SECRET + "&counter=99999999999999999999", "counter",
+                "whole number");
+        assertInvalid("otpauth://hotp?secret=" + SECRET + "&counter=1", "label", "otpauth://hotp/");
+    }
+
+    @Test
+    public void issuerParameterWinsOverTheLabel() throws Exception {
+        OtpAuthUri u = OtpAuthUri.parse("otpauth://totp/Old%20Name:alice?secret=" + SECRET + "&issuer=New%20Name");
+        assertEquals("New Name", u.issuer());
+        assertEquals("alice", u.accountName());
+        // An empty issuer parameter does not erase the label's.
+        assertEquals("Old", OtpAuthUri.parse("otpauth://totp/Old:alice?secret=" + SECRET + "&issuer=").issuer());
+    }
+
+    @Test
+    public void plusIsASpaceInQueryValuesOnly() throws Exception {
+        OtpAuthUri u = OtpAuthUri.parse("otpauth://totp/Big+Bank:bob?secret=" + SECRET + "&issuer=Big+Bank");
+        assertEquals("Big Bank", u.issuer());
+        // In the label (a path) '+' is itself; only the query is form-encoded.
+        assertEquals("bob", u.accountName());
+        assertEquals("a+b", OtpAuthUri.parse("otpauth://totp/a+b?secret=" + SECRET).accountName());
+        assertEquals("x+y", OtpAuthUri.parse("otpauth://totp/a?secret=" + SECRET + "&issuer=x%2By").issuer());
+    }
+
+    @Test
+    public void lenientBase32InLinks() throws Exception {
+        // 26 characters (130 bits) and a last character with non-zero spare bits: other apps take both.
+        OtpAuthUri u = OtpAuthUri.parse("otpauth://totp/a?secret=JBSWY3DPEHPK3PXPJBSWY3DPEH");
+        assertEquals(16, u.totp().secret().length);
+        OtpAuthUri v = OtpAuthUri.parse("otpauth://totp/a?secret=JBSWY3DPEHPK3PXPJBSWY3DPEF");
+        assertEquals(u.totp(), v.totp());
+        OtpAuthUri w = OtpAuthUri.parse("otpauth://totp/a?secret=jbsw+y3dp+ehpk+3pxp+jbsw+y3dp+eh");
+        assertEquals(u.totp(), w.totp());
+    }
+
+    @Test
+    public void manualEntry() throws Exception {
+        OtpAuthUri t = OtpAuthUri.manual(false, " Ex ", " alice ", "jbsw y3dp ehpk 3pxp", "SHA512", "8", "60", null);
+        assertEquals("Ex", t.issuer());
+        assertEquals("alice", t.accountName());
+        assertEquals(new Totp(Base32.decode("JBSWY3DPEHPK3PXP"), Algorithm.SHA512, 8, 60), t.totp());
+        OtpAuthUri d = OtpAuthUri.manual(false, "", "bob", SECRET, null, null, null, null);
+        assertEquals(new Totp(Base32.decode(SECRET), Algorithm.SHA1, 6, 30), d.totp());
+        OtpAuthUri h = OtpAuthUri.manual(true, "", "carol", SECRET, "SHA1", "6", null, "");
+        assertEquals(0, h.hotp().counter());
+        assertEquals(7, OtpAuthUri.manual(true, "", "carol", SECRET, null, null, null, "7").hotp().counter());
+        assertManualInvalid(false, "", SECRET, null, null, null, null, "label");
+        assertManualInvalid(false, "a", "", null, null, null, null, "secret");
+        assertManualInvalid(false, "a", "JBSWY3DP", null, null, null, null, "secret");
+        assertManualInvalid(false, "a", "1234567890123456", null, null, null, null, "secret");
+        assertManualInvalid(false, "a", SECRET, "MD5", null, null, null, "algorithm");
+        assertManualInvalid(false, "a", SECRET, null, "10", null, null, "digits");
+        assertManualInvalid(false, "a", SECRET, null, null, "0", null, "period");
+        assertManualInvalid(true, "a", SECRET, null, null, null, "x", "counter");
+    }
+
+    private static void assertManualInvalid(boolean hotp, String name, String secret, String algorithm, String digits,
+            String period, String counter, String field) {
+        try {
+            OtpAuthUri.manual(hotp, "", name, secret, algorithm, digits, period, counter);
+            fail("accepted " + name + " / " + secret);
+        } catch (InvalidOtpAuthUriException e) {
+            assertEquals(e.getMessage(), field, e.field());
+        }
     }
 
     @Test
