@@ -5,6 +5,7 @@
 //! writable leader answers (connection lost, read-only node, shutting down) is
 //! retried with backoff until `db_retry_deadline_s`, on a fresh connection.
 
+pub mod account;
 pub mod audit;
 pub mod authenticators;
 pub mod challenges;
