@@ -692,3 +692,37 @@ async fn a_proof_made_on_one_app_is_used_on_another() {
         .await;
     assert_eq!((r.status, r.location()), (303, "/recovery-codes"));
 }
+
+#[tokio::test]
+async fn a_database_failover_delays_an_account_change_instead_of_failing_it() {
+    let app = TestApp::spawn_with(|s| s.db_retry_deadline_s = 20.0).await;
+    let (mut b, _, codes) = app.enrolled_user("failover@example.com").await;
+    let step = prove(&mut b, "password", PASSWORD, &codes[0]).await;
+    let proof = proof_of(&step);
+    read_only(&app.db_url, true).await;
+    let request = tokio::spawn(async move {
+        b.post(
+            "/account/password",
+            &[
+                ("proof", &proof),
+                ("new_password", NEW_PASSWORD),
+                ("new_password_confirm", NEW_PASSWORD),
+            ],
+        )
+        .await
+    });
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    assert!(
+        !request.is_finished(),
+        "the change waits while no writable database answers"
+    );
+    read_only(&app.db_url, false).await;
+    let r = request.await.unwrap();
+    assert_eq!(
+        (r.status, r.location()),
+        (303, "/account?done=password"),
+        "{}",
+        r.body
+    );
+    sign_in_with_code(&app, "failover@example.com", NEW_PASSWORD, &codes[1]).await;
+}
