@@ -21,6 +21,11 @@ pub fn latest_version() -> i32 {
     MIGRATIONS.last().map_or(0, |m| m.0)
 }
 
+/// How many migrations this twofa carries (versions may have gaps).
+pub fn count() -> usize {
+    MIGRATIONS.len()
+}
+
 /// Applies the missing migrations; returns how many it applied.
 pub async fn run(client: &mut Client) -> Result<usize> {
     client
