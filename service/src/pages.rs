@@ -77,6 +77,19 @@ const TEMPLATES: &[(&str, &str)] = &[
     ),
     ("welcome.html", include_str!("../templates/welcome.html")),
     ("error.html", include_str!("../templates/error.html")),
+    (
+        "account_macros.html",
+        include_str!("../templates/account_macros.html"),
+    ),
+    ("account.html", include_str!("../templates/account.html")),
+    (
+        "account_prove.html",
+        include_str!("../templates/account_prove.html"),
+    ),
+    (
+        "account_step.html",
+        include_str!("../templates/account_step.html"),
+    ),
 ];
 
 pub const EN: &str = include_str!("../locales/en.toml");

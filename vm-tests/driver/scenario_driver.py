@@ -158,12 +158,13 @@ class Cluster:
     def expand(self, command: str) -> str:
         """Placeholders a `run` command may use instead of addresses:
         {vip}, {app_urls} or {apps} (the apps' base URLs, comma-separated), {proxy_url}
-        (http://VIP:port) and {<node name>} (that node's address)."""
+        or {vip_url} (http://VIP:port) and {<node name>} (that node's address)."""
         values = {
             "vip": self.vip,
             "apps": ",".join(self.app_urls()),
             "app_urls": ",".join(self.app_urls()),
             "proxy_url": f"http://{self.vip}:{self.ports['http']}",
+            "vip_url": f"http://{self.vip}:{self.ports['http']}",
         }
         values.update({name: n["address"] for name, n in self.nodes.items()})
         return re.sub(r"\{([a-z0-9_]+)\}", lambda m: values.get(m.group(1), m.group(0)), command)

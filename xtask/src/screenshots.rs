@@ -1,5 +1,6 @@
 //! `cargo xtask screenshots`: pictures of every page (register, enrol,
-//! recovery codes, sign-in, code, recovery-code sign-in, welcome, error) in
+//! recovery codes, sign-in, code, recovery-code sign-in, welcome, error, the
+//! account page and replacing the authenticator) in
 //! English and Portuguese, at a 360-px phone width and a desktop width,
 //! written to `docs/screenshots/`. The browser walk itself is the ignored
 //! test `screenshots_of_every_page` of `service/tests/browser`, so the

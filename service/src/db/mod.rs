@@ -12,6 +12,7 @@
 //! (`db_operation_timeout_ms`) after which its connection is thrown away,
 //! and every connection attempt is bounded per host (see [`PerHostConnect`]).
 
+pub mod account;
 pub mod audit;
 pub mod authenticators;
 pub mod challenges;

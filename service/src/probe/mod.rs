@@ -1,6 +1,7 @@
 //! `twofa probe …`: the HTTP client used by health checks, the lab and the
 //! benchmarks. It speaks only the public HTTP contract (docs/architecture.md §3).
 
+mod account;
 mod attack;
 pub mod flow;
 mod load;
@@ -23,6 +24,9 @@ pub enum ProbeCommand {
     Replay(attack::ReplayArgs),
     /// Spread wrong codes over the apps: the throttle must engage as on one app.
     BruteForce(attack::BruteForceArgs),
+    /// Replace a new account's authenticator on the account page; exit 0
+    /// when the old code is refused afterwards and the new one signs in.
+    ReplaceAuthenticator(account::ReplaceArgs),
 }
 
 pub async fn run(cmd: ProbeCommand) -> Result<i32> {
@@ -46,5 +50,6 @@ pub async fn run(cmd: ProbeCommand) -> Result<i32> {
         ProbeCommand::Load(args) => load::run(args).await,
         ProbeCommand::Replay(args) => attack::replay(args).await,
         ProbeCommand::BruteForce(args) => attack::brute_force(args).await,
+        ProbeCommand::ReplaceAuthenticator(args) => account::replace(args).await,
     }
 }

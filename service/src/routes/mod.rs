@@ -1,6 +1,7 @@
 //! The HTTP contract of docs/architecture.md §3, one module per page. Handlers read
 //! like the flow they serve: parse, check, act, redirect.
 
+mod account;
 mod enroll;
 mod login;
 mod ops;
@@ -40,6 +41,8 @@ pub fn routes(
         .or(welcome::routes(app.clone()))
         .unify()
         .or(ops::routes(app.clone()))
+        .unify()
+        .or(account::routes(app.clone()))
         .unify()
         .or(not_found(app))
         .unify();

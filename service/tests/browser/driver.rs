@@ -445,6 +445,7 @@ impl Page {
                 "password" if here == "/register" => &["new-password"],
                 "password" => &["current-password"],
                 "password_confirm" => &["new-password"],
+                "new_password" | "new_password_confirm" => &["new-password"],
                 "code" => &["one-time-code"],
                 _ => &["off"],
             };
@@ -454,7 +455,14 @@ impl Page {
                     .is_some_and(|a| expected.contains(&a)),
                 "{here}: field {name} has autocomplete={autocomplete:?}, expected {expected:?}"
             );
-            if name == "code" {
+            // The account page's proof field takes a recovery code too, so
+            // it keeps the full keyboard.
+            let letters_too = field
+                .attr("class")
+                .await
+                .unwrap()
+                .is_some_and(|c| c.split(' ').any(|c| c == "proof-code"));
+            if name == "code" && !letters_too {
                 let mode = field.attr("inputmode").await.unwrap();
                 assert_eq!(mode.as_deref(), Some("numeric"), "{here}: code field");
             }

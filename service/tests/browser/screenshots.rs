@@ -49,8 +49,20 @@ async fn screenshots_of_every_page() {
             p.fill("#code", &totp_at(&secret, 0)).await;
             p.submit("form[action='/enroll']").await;
             shoot(&mut p, &dir, "3-recovery-codes", width_name).await;
+            let recovery = p.text(".recovery-code").await;
             p.submit("form[action='/recovery-codes']").await;
             shoot(&mut p, &dir, "7-welcome", width_name).await;
+            // The account page, and replacing the authenticator (proven
+            // with a recovery code, so the TOTP steps below stay free).
+            p.goto(&base, "/account").await;
+            shoot(&mut p, &dir, "9-account", width_name).await;
+            p.goto(&base, "/account/authenticator").await;
+            shoot(&mut p, &dir, "9-account-prove", width_name).await;
+            p.fill("#authenticator-password", PASSWORD).await;
+            p.fill("#authenticator-code", &recovery).await;
+            p.submit("form[action='/account/authenticator']").await;
+            shoot(&mut p, &dir, "9-account-authenticator", width_name).await;
+            p.goto(&base, "/welcome").await;
             p.submit("form[action='/logout']").await;
             shoot(&mut p, &dir, "4-login", width_name).await;
             p.fill("#email", &email).await;
