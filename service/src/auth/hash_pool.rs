@@ -107,6 +107,8 @@ struct Queued {
 struct State {
     queue: VecDeque<Queued>,
     busy: usize,
+    /// The longest the queue has been.
+    peak: usize,
     stopping: bool,
 }
 
@@ -158,6 +160,7 @@ impl HashPool {
             state: Mutex::new(State {
                 queue: VecDeque::new(),
                 busy: 0,
+                peak: 0,
                 stopping: false,
             }),
             work: Condvar::new(),
@@ -191,6 +194,11 @@ impl HashPool {
     /// Jobs waiting for a worker right now.
     pub fn queued(&self) -> usize {
         self.shared.state.lock().map_or(0, |s| s.queue.len())
+    }
+
+    /// The longest this pool's queue has been since it started.
+    pub fn peak_queued(&self) -> usize {
+        self.shared.state.lock().map_or(0, |s| s.peak)
     }
 
     /// Jobs running right now.
@@ -248,6 +256,7 @@ impl HashPool {
             job,
             at: Instant::now(),
         });
+        s.peak = s.peak.max(s.queue.len());
         let len = s.queue.len() as i64;
         METRICS.hash_queue.set(len);
         METRICS.hash_queue_peak.max(len);
@@ -361,6 +370,7 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         assert!(pool.queued() <= 2, "queued {}", pool.queued());
+        assert_eq!(pool.peak_queued(), 2);
         for _ in 0..10 {
             let _ = release_tx.send(());
         }

@@ -73,6 +73,11 @@ impl DbError {
 pub struct Db {
     pool: Pool,
     retry_deadline: Duration,
+    /// The health checks' own connection, outside the pool: a check must
+    /// not queue behind request load for a pooled connection, or an app
+    /// busy shedding password posts would look down to its proxies.
+    health: std::sync::Arc<tokio::sync::Mutex<Option<tokio_postgres::Client>>>,
+    config: tokio_postgres::Config,
 }
 
 impl Db {
@@ -105,6 +110,7 @@ impl Db {
             None => timeout,
         };
         config.options(options);
+        let health_config = config.clone();
         let manager = Manager::from_config(
             config,
             NoTls,
@@ -123,6 +129,8 @@ impl Db {
         Ok(Db {
             pool,
             retry_deadline: settings.db_retry_deadline(),
+            health: Default::default(),
+            config: health_config,
         })
     }
 
@@ -142,7 +150,8 @@ impl Db {
         self.pool.status()
     }
 
-    /// Whether the database answers a trivial query on a writable connection.
+    /// Whether the pool gives a connection that answers a trivial query on
+    /// a writable node (the watchdog's and `check-config`'s test).
     pub async fn ping(&self) -> bool {
         let check = async {
             let c = self.conn().await?;
@@ -156,6 +165,40 @@ impl Db {
                 return Ok::<bool, DbError>(false);
             }
             Ok(true)
+        };
+        matches!(
+            tokio::time::timeout(Duration::from_secs(2), check).await,
+            Ok(Ok(true))
+        )
+    }
+
+    /// Whether the database answers a trivial query on a writable node, for
+    /// `/readyz`. Uses the health checks' own connection (made again when
+    /// it broke or reached a read-only node), never one of the pool's, so a
+    /// readiness check does not queue behind request load.
+    pub async fn ping_for_readiness(&self) -> bool {
+        let check = async {
+            let mut health = self.health.lock().await;
+            if health.as_ref().is_none_or(|c| c.is_closed()) {
+                let (client, conn) = self.config.connect(NoTls).await?;
+                tokio::spawn(async move {
+                    let _ = conn.await;
+                });
+                *health = Some(client);
+            }
+            let client = health.as_ref().expect("connected above");
+            let writable = match client.query_one("SELECT pg_is_in_recovery()", &[]).await {
+                Ok(row) => !row.get::<_, bool>(0),
+                Err(e) => {
+                    *health = None;
+                    return Err(DbError::from(e));
+                }
+            };
+            if !writable {
+                // The old leader after a failover: look for the new one next time.
+                *health = None;
+            }
+            Ok::<bool, DbError>(writable)
         };
         matches!(
             tokio::time::timeout(Duration::from_secs(2), check).await,
