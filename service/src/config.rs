@@ -362,3 +362,56 @@ pub fn read_key(path: &Path) -> Result<Zeroizing<[u8; 32]>> {
     }
     Ok(key)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn hash_pool_settings_from_the_environment() {
+        let s = Settings::load_from(None, env(&[])).unwrap();
+        assert_eq!(s.hash_queue_max_wait_ms, 2000);
+        assert_eq!(s.hash_priority().nice, 10);
+        assert!(s.hash_priority().sched_batch);
+        assert_eq!(
+            s.hash_workers(),
+            s.argon2_workers(),
+            "defaults to the cores"
+        );
+        let s = Settings::load_from(None, env(&[("TWOFA_ARGON2_WORKERS", "3")])).unwrap();
+        assert_eq!(s.hash_workers(), 3, "the older name still counts");
+        let s = Settings::load_from(
+            None,
+            env(&[
+                ("TWOFA_ARGON2_WORKERS", "3"),
+                ("TWOFA_HASH_WORKERS", "5"),
+                ("TWOFA_HASH_QUEUE_MAX_WAIT_MS", "750"),
+                ("TWOFA_HASH_WORKER_NICE", "0"),
+                ("TWOFA_HASH_WORKER_SCHED_BATCH", "false"),
+            ]),
+        )
+        .unwrap();
+        let o = s.hash_pool_options();
+        assert_eq!(o.workers, 5);
+        assert_eq!(o.max_wait, Duration::from_millis(750));
+        assert_eq!(o.priority, crate::auth::password::Priority::NORMAL);
+    }
+
+    #[test]
+    fn hashing_may_not_run_above_the_requests() {
+        for bad in ["-5", "20"] {
+            let err = Settings::load_from(None, env(&[("TWOFA_HASH_WORKER_NICE", bad)]))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("hash_worker_nice"), "{bad}: {err}");
+        }
+        assert!(Settings::load_from(None, env(&[("TWOFA_HASH_QUEUE_MAX_WAIT_MS", "-1")])).is_err());
+    }
+}
