@@ -97,11 +97,17 @@ pub struct Scratch {
     pub reuse: bool,
 }
 
-type Job = Box<dyn FnOnce(&mut Scratch) + Send>;
+/// Runs with the worker's scratch, or with `None` when it waited past its
+/// deadline and is answered `Busy` instead.
+type Job = Box<dyn FnOnce(Option<&mut Scratch>) + Send>;
 
 struct Queued {
     job: Job,
     at: Instant,
+    /// Set when every worker was busy at admission: a job still queued at
+    /// this instant (the workers ran slower than estimated) is shed then,
+    /// so no caller waits much past the maximum.
+    deadline: Option<Instant>,
 }
 
 struct State {
@@ -218,12 +224,16 @@ impl HashPool {
         f: impl FnOnce(&mut Scratch) -> T + Send + 'static,
     ) -> Result<T, HashError> {
         let (tx, rx) = oneshot::channel();
+        let retry_after_s = self.shared.max_wait.as_secs_f64().ceil().max(1.0) as u64;
         let job: Job = Box::new(move |scratch| {
-            let _ = tx.send(f(scratch));
+            let _ = tx.send(match scratch {
+                Some(scratch) => Ok(f(scratch)),
+                None => Err(HashError::Busy { retry_after_s }),
+            });
         });
         self.admit(job)?;
         rx.await
-            .map_err(|_| HashError::Failed(anyhow::anyhow!("password hashing job failed")))
+            .map_err(|_| HashError::Failed(anyhow::anyhow!("password hashing job failed")))?
     }
 
     fn admit(&self, job: Job) -> Result<(), HashError> {
@@ -238,7 +248,8 @@ impl HashPool {
             )));
         }
         let ahead = s.queue.len();
-        if s.busy + ahead >= sh.workers {
+        let all_busy = s.busy + ahead >= sh.workers;
+        if all_busy {
             // Every worker is taken: this job starts when the current jobs
             // and those ahead of it are done, `workers` at a time.
             let cost = sh.cost_micros.load(Ordering::Relaxed) as f64 / 1e6;
@@ -252,9 +263,11 @@ impl HashPool {
                 return Err(HashError::Busy { retry_after_s });
             }
         }
+        let at = Instant::now();
         s.queue.push_back(Queued {
             job,
-            at: Instant::now(),
+            at,
+            deadline: all_busy.then(|| at + sh.max_wait),
         });
         s.peak = s.peak.max(s.queue.len());
         let len = s.queue.len() as i64;
@@ -305,15 +318,24 @@ fn worker(shared: Arc<Shared>, priority: Priority, reuse: bool) {
                 }
             }
         };
-        let Some(Queued { job, at }) = next else {
+        let Some(Queued { job, at, deadline }) = next else {
             return;
         };
         let started = Instant::now();
         METRICS.hash_wait.observe((started - at).as_secs_f64());
+        if deadline.is_some_and(|d| started > d) {
+            // Waited past the maximum: shed now rather than answer late.
+            METRICS.hash_shed.inc();
+            job(None);
+            if let Ok(mut s) = shared.state.lock() {
+                s.busy -= 1;
+            }
+            continue;
+        }
         METRICS.hash_busy.add(1);
         // A panicking job must not take its worker with it; its caller sees
         // the dropped channel as a failure.
-        let _ = catch_unwind(AssertUnwindSafe(|| job(&mut scratch)));
+        let _ = catch_unwind(AssertUnwindSafe(|| job(Some(&mut scratch))));
         METRICS.hash_busy.add(-1);
         let took = started.elapsed().as_micros() as u64;
         let old = shared.cost_micros.load(Ordering::Relaxed);
@@ -334,12 +356,12 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn sheds_what_cannot_start_in_time_and_bounds_the_queue() {
-        // One worker, jobs of 200 ms, at most 500 ms of waiting: one job
-        // runs and two wait (200 and 400 ms expected); the rest are shed.
+        // One worker, jobs of 2 s, at most 5 s of waiting: one job runs
+        // and two wait (2 and 4 s expected); the rest are shed.
         let pool = HashPool::start(
             1,
-            Duration::from_millis(500),
-            Duration::from_millis(200),
+            Duration::from_secs(5),
+            Duration::from_secs(2),
             Priority::NORMAL,
             true,
         )
@@ -387,6 +409,38 @@ mod tests {
             }
         }
         assert_eq!((served, shed), (3, 7));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_job_queued_past_the_maximum_wait_is_shed_not_run() {
+        // The estimate (1 ms) admits a second job behind one that really
+        // takes 600 ms; by the time the worker is free it has waited past
+        // the 200 ms maximum, so it is answered Busy instead of run late.
+        let pool = HashPool::start(
+            1,
+            Duration::from_millis(200),
+            Duration::from_millis(1),
+            Priority::NORMAL,
+            true,
+        )
+        .unwrap();
+        let slow = {
+            let pool = pool.clone();
+            tokio::spawn(async move {
+                pool.run(|_| std::thread::sleep(Duration::from_millis(600)))
+                    .await
+            })
+        };
+        while pool.busy() == 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let late = pool.run(|_| "ran").await;
+        assert!(
+            matches!(late, Err(HashError::Busy { retry_after_s: 1 })),
+            "{late:?}"
+        );
+        assert!(slow.await.unwrap().is_ok());
+        assert_eq!(pool.run(|_| "ran").await.unwrap(), "ran");
     }
 
     #[tokio::test]
