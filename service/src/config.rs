@@ -48,6 +48,16 @@ pub struct Settings {
     pub argon2_workers: usize,
     /// Keep each worker's argon2 memory between hashes (saves page faults).
     pub argon2_reuse_memory: bool,
+    /// Password-hashing worker threads; 0 = `argon2_workers` (whose 0 is
+    /// the number of cores).
+    pub hash_workers: usize,
+    /// A password post that could not start hashing within this long is
+    /// answered 503 with `Retry-After` at once instead of waiting.
+    pub hash_queue_max_wait_ms: u64,
+    /// Nice value of the hashing threads (0–19; 0 = same as the requests).
+    pub hash_worker_nice: i32,
+    /// Run the hashing threads in the `SCHED_BATCH` scheduling class.
+    pub hash_worker_sched_batch: bool,
     pub session_ttl_s: u64,
     pub login_challenge_ttl_s: u64,
     /// Failed password attempts one source IP may make per minute.
@@ -88,6 +98,10 @@ impl Default for Settings {
             argon2_parallelism: 1,
             argon2_workers: 0,
             argon2_reuse_memory: true,
+            hash_workers: 0,
+            hash_queue_max_wait_ms: 2000,
+            hash_worker_nice: 10,
+            hash_worker_sched_batch: true,
             session_ttl_s: 8 * 3600,
             login_challenge_ttl_s: 300,
             ip_failed_logins_per_minute: 30,
@@ -121,6 +135,10 @@ const ENV_VARS: &[&str] = &[
     "argon2_parallelism",
     "argon2_workers",
     "argon2_reuse_memory",
+    "hash_workers",
+    "hash_queue_max_wait_ms",
+    "hash_worker_nice",
+    "hash_worker_sched_batch",
     "session_ttl_s",
     "login_challenge_ttl_s",
     "ip_failed_logins_per_minute",
@@ -188,6 +206,12 @@ impl Settings {
         if !["text", "json", "journald"].contains(&self.log_format.as_str()) {
             bail!("log_format must be text, json or journald");
         }
+        if !(0..=19).contains(&self.hash_worker_nice) {
+            bail!("hash_worker_nice must be between 0 and 19 (hashing may only run at a lower priority)");
+        }
+        if self.hash_queue_max_wait_ms > 600_000 {
+            bail!("hash_queue_max_wait_ms must be at most 600000 (10 minutes)");
+        }
         if self.db_pool_size == 0 {
             bail!("db_pool_size must be at least 1");
         }
@@ -220,6 +244,33 @@ impl Settings {
             self.argon2_workers
         } else {
             std::thread::available_parallelism().map_or(2, |n| n.get())
+        }
+    }
+
+    /// Password-hashing worker threads: `hash_workers`, else
+    /// `argon2_workers`, else one per core.
+    pub fn hash_workers(&self) -> usize {
+        if self.hash_workers > 0 {
+            self.hash_workers
+        } else {
+            self.argon2_workers()
+        }
+    }
+
+    /// The scheduling priority of the hashing threads.
+    pub fn hash_priority(&self) -> crate::auth::password::Priority {
+        crate::auth::password::Priority {
+            nice: self.hash_worker_nice,
+            sched_batch: self.hash_worker_sched_batch,
+        }
+    }
+
+    pub fn hash_pool_options(&self) -> crate::auth::password::PoolOptions {
+        crate::auth::password::PoolOptions {
+            workers: self.hash_workers(),
+            max_wait: Duration::from_millis(self.hash_queue_max_wait_ms),
+            priority: self.hash_priority(),
+            reuse_memory: self.argon2_reuse_memory,
         }
     }
 
@@ -334,4 +385,57 @@ pub fn read_key(path: &Path) -> Result<Zeroizing<[u8; 32]>> {
         );
     }
     Ok(key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn hash_pool_settings_from_the_environment() {
+        let s = Settings::load_from(None, env(&[])).unwrap();
+        assert_eq!(s.hash_queue_max_wait_ms, 2000);
+        assert_eq!(s.hash_priority().nice, 10);
+        assert!(s.hash_priority().sched_batch);
+        assert_eq!(
+            s.hash_workers(),
+            s.argon2_workers(),
+            "defaults to the cores"
+        );
+        let s = Settings::load_from(None, env(&[("TWOFA_ARGON2_WORKERS", "3")])).unwrap();
+        assert_eq!(s.hash_workers(), 3, "the older name still counts");
+        let s = Settings::load_from(
+            None,
+            env(&[
+                ("TWOFA_ARGON2_WORKERS", "3"),
+                ("TWOFA_HASH_WORKERS", "5"),
+                ("TWOFA_HASH_QUEUE_MAX_WAIT_MS", "750"),
+                ("TWOFA_HASH_WORKER_NICE", "0"),
+                ("TWOFA_HASH_WORKER_SCHED_BATCH", "false"),
+            ]),
+        )
+        .unwrap();
+        let o = s.hash_pool_options();
+        assert_eq!(o.workers, 5);
+        assert_eq!(o.max_wait, Duration::from_millis(750));
+        assert_eq!(o.priority, crate::auth::password::Priority::NORMAL);
+    }
+
+    #[test]
+    fn hashing_may_not_run_above_the_requests() {
+        for bad in ["-5", "20"] {
+            let err = Settings::load_from(None, env(&[("TWOFA_HASH_WORKER_NICE", bad)]))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("hash_worker_nice"), "{bad}: {err}");
+        }
+        assert!(Settings::load_from(None, env(&[("TWOFA_HASH_QUEUE_MAX_WAIT_MS", "-1")])).is_err());
+    }
 }

@@ -128,7 +128,20 @@ async fn run(cli: Cli) -> Result<i32> {
                 settings.argon2_memory_kib,
                 settings.argon2_iterations,
                 settings.argon2_parallelism,
-                settings.argon2_workers()
+                settings.hash_workers()
+            );
+            println!(
+                "hash queue        503 + Retry-After past {} ms of expected wait",
+                settings.hash_queue_max_wait_ms
+            );
+            println!(
+                "hash priority     nice {}{}",
+                settings.hash_worker_nice,
+                if settings.hash_worker_sched_batch {
+                    ", SCHED_BATCH"
+                } else {
+                    ""
+                }
             );
             if connect {
                 if app.db.ping().await {
@@ -170,7 +183,7 @@ async fn run(cli: Cli) -> Result<i32> {
         }
         Command::BenchArgon2 { seconds, threads } => {
             let settings = load()?;
-            let threads = threads.unwrap_or_else(|| settings.argon2_workers());
+            let threads = threads.unwrap_or_else(|| settings.hash_workers());
             let report = twofa::auth::password::bench_raw(&settings, threads, seconds)?;
             println!("{report}");
             Ok(0)

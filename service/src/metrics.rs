@@ -27,6 +27,13 @@ impl Gauge {
     pub fn get(&self) -> i64 {
         self.0.load(Ordering::Relaxed)
     }
+    pub fn set(&self, v: i64) {
+        self.0.store(v, Ordering::Relaxed);
+    }
+    /// Raises the gauge to `v` if it is lower (a high-water mark).
+    pub fn max(&self, v: i64) {
+        self.0.fetch_max(v, Ordering::Relaxed);
+    }
 }
 
 /// Upper bounds of the latency buckets, in seconds.
@@ -63,17 +70,18 @@ impl Histogram {
         }
         let count = self.count.load(Ordering::Relaxed);
         let _ = writeln!(out, "{name}_bucket{{{labels}le=\"+Inf\"}} {count}");
+        let plain = labels.trim_end_matches(',');
+        let plain = if plain.is_empty() {
+            String::new()
+        } else {
+            format!("{{{plain}}}")
+        };
         let _ = writeln!(
             out,
-            "{name}_sum{{{}}} {}",
-            labels.trim_end_matches(','),
+            "{name}_sum{plain} {}",
             self.sum_micros.load(Ordering::Relaxed) as f64 / 1e6
         );
-        let _ = writeln!(
-            out,
-            "{name}_count{{{}}} {count}",
-            labels.trim_end_matches(',')
-        );
+        let _ = writeln!(out, "{name}_count{plain} {count}");
     }
 }
 
@@ -124,6 +132,13 @@ pub struct Metrics {
     /// Database work abandoned at the client-side deadline.
     pub db_operation_timeouts: Counter,
     pub argon2_waiting: Gauge,
+    /// The password-hashing pool (auth::hash_pool).
+    pub hash_workers: Gauge,
+    pub hash_busy: Gauge,
+    pub hash_queue: Gauge,
+    pub hash_queue_peak: Gauge,
+    pub hash_shed: Counter,
+    pub hash_wait: Histogram,
     /// Per route and method (GET, POST).
     latency: [[Histogram; 2]; ROUTES.len()],
 }
@@ -138,6 +153,12 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| Metrics {
     db_errors: Counter::default(),
     db_operation_timeouts: Counter::default(),
     argon2_waiting: Gauge::default(),
+    hash_workers: Gauge::default(),
+    hash_busy: Gauge::default(),
+    hash_queue: Gauge::default(),
+    hash_queue_peak: Gauge::default(),
+    hash_shed: Counter::default(),
+    hash_wait: Histogram::default(),
     latency: Default::default(),
 });
 
@@ -205,8 +226,43 @@ impl Metrics {
         let _ = writeln!(
             out,
             "# HELP twofa_argon2_waiting Password hashes waiting for a worker.\n# TYPE twofa_argon2_waiting gauge\ntwofa_argon2_waiting {}",
-            self.argon2_waiting.get()
+            self.hash_queue.get()
         );
+        for (name, help, value) in [
+            (
+                "twofa_hash_workers",
+                "Password-hashing worker threads.",
+                self.hash_workers.get(),
+            ),
+            (
+                "twofa_hash_busy",
+                "Password-hashing workers running a hash now.",
+                self.hash_busy.get(),
+            ),
+            (
+                "twofa_hash_queue_length",
+                "Password hashes waiting for a worker.",
+                self.hash_queue.get(),
+            ),
+            (
+                "twofa_hash_queue_length_max",
+                "Longest the password-hashing queue has been since start.",
+                self.hash_queue_peak.get(),
+            ),
+        ] {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP twofa_hash_shed_total Password posts answered 503 because hashing was at capacity.\n# TYPE twofa_hash_shed_total counter\ntwofa_hash_shed_total {}",
+            self.hash_shed.get()
+        );
+        out.push_str("# HELP twofa_hash_queue_wait_seconds Time a password hash waited for a worker.\n# TYPE twofa_hash_queue_wait_seconds histogram\n");
+        self.hash_wait
+            .render(&mut out, "twofa_hash_queue_wait_seconds", "");
         let _ = writeln!(
             out,
             "# HELP twofa_db_pool_connections Database pool connections.\n# TYPE twofa_db_pool_connections gauge\n\

@@ -36,8 +36,7 @@ pub fn build_app(settings: Settings) -> Result<App> {
         settings.argon2_memory_kib,
         settings.argon2_iterations,
         settings.argon2_parallelism,
-        settings.argon2_workers(),
-        settings.argon2_reuse_memory,
+        settings.hash_pool_options(),
     )?;
     let db = Db::connect(&settings)?;
     Ok(App::new(AppState {

@@ -56,6 +56,22 @@ pub struct Args {
     /// Print only; leave docs/benchmarks.md alone.
     #[arg(long)]
     no_write: bool,
+    /// Clients of the overload phase, each posting passwords back to back.
+    #[arg(long, default_value_t = 200)]
+    overload_clients: usize,
+    /// Length of the overload phase, seconds.
+    #[arg(long, default_value_t = 60)]
+    overload_seconds: u64,
+    /// Skip the two larger databases of the growth comparison.
+    #[arg(long)]
+    no_growth: bool,
+    /// Skip the comparison of the hashing threads' scheduling priorities.
+    #[arg(long)]
+    no_priorities: bool,
+    /// Record a system-wide `perf` profile during the 50-client logins and
+    /// write its per-thread CPU shares next to the figures.
+    #[arg(long)]
+    profile: bool,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -157,42 +173,100 @@ fn service(args: Args) -> Result<()> {
     report.argon2_runs = (argon2_before, argon2_after);
     report.argon2_fresh = (fresh_before + fresh_after) / 2.0;
 
-    sql.insert_expired(args.expired)?;
-    let mut expired = rt.block_on(bench.growth_phase(
-        &format!(
-            "{} accounts, {} expired sessions and {} expired pending logins",
-            thousands(args.accounts as u64),
-            thousands(args.expired as u64),
-            thousands(args.expired as u64)
-        ),
-        &args,
-        || Ok(()),
-    ))?;
-    expired.note = format!(
-        "{} expired sessions and {} expired pending logins still there after the phase",
-        thousands(sql.count("sessions WHERE expires_at < now()")?),
-        thousands(sql.count("login_challenges WHERE expires_at < now()")?)
-    );
-    sql.delete_expired()?;
+    let mut phases = vec![small];
+    if !args.no_growth {
+        sql.insert_expired(args.expired)?;
+        let mut expired = rt.block_on(bench.growth_phase(
+            &format!(
+                "{} accounts, {} expired sessions and {} expired pending logins",
+                thousands(args.accounts as u64),
+                thousands(args.expired as u64),
+                thousands(args.expired as u64)
+            ),
+            &args,
+            || Ok(()),
+        ))?;
+        expired.note = format!(
+            "{} expired sessions and {} expired pending logins still there after the phase",
+            thousands(sql.count("sessions WHERE expires_at < now()")?),
+            thousands(sql.count("login_challenges WHERE expires_at < now()")?)
+        );
+        sql.delete_expired()?;
 
-    let fillers = args.large.saturating_sub(sql.count("users")? as usize);
-    sql.insert_fillers(fillers)?;
-    let large = rt.block_on(bench.growth_phase(
-        &format!("{} accounts", thousands(sql.count("users")?)),
-        &args,
-        || Ok(()),
-    ))?;
+        let fillers = args.large.saturating_sub(sql.count("users")? as usize);
+        sql.insert_fillers(fillers)?;
+        let large = rt.block_on(bench.growth_phase(
+            &format!("{} accounts", thousands(sql.count("users")?)),
+            &args,
+            || Ok(()),
+        ))?;
+        phases.push(expired);
+        phases.push(large);
+    }
 
     report.peak_rss_kib = serve.status_kib("VmHWM")?;
     report.final_rss_kib = serve.status_kib("VmRSS")?;
-    report.phases = vec![small, expired, large];
+    report.phases = phases;
     let stop_started = Instant::now();
     serve.stop();
     report.sigterm_exit = stop_started.elapsed();
+
+    // How the hashing threads' priority changes the code step beside 50
+    // login clients: one fresh service per setting, same accounts.
+    if !args.no_priorities {
+        for (label, nice, batch) in [
+            (
+                "same priority as requests (nice 0, SCHED_OTHER)",
+                "0",
+                "false",
+            ),
+            ("nice 10", "10", "false"),
+            ("SCHED_BATCH, nice 0", "0", "true"),
+            ("SCHED_BATCH and nice 10 (the default)", "10", "true"),
+        ] {
+            let mut env = env.clone();
+            env.push(("TWOFA_HASH_WORKER_NICE".into(), nice.into()));
+            env.push(("TWOFA_HASH_WORKER_SCHED_BATCH".into(), batch.into()));
+            let s = Serve::start(&twofa, &env, &dir, 200)?;
+            let b = bench.with_base(&format!("http://{}", s.listen));
+            let _t = util::step(&format!(
+                "{} login clients, hashing at {label}",
+                args.totp_clients
+            ));
+            let load_start = Machine::loadavg();
+            let mixed = rt.block_on(b.throughput(args.seconds, args.totp_clients))?;
+            eprintln!(
+                "    {:.1} logins/s, {} shed; POST /login/totp p50 {} p99 {}, {} errors",
+                mixed.rate,
+                mixed.shed,
+                ms(pct(&mixed.code_latencies, 50.0)),
+                ms(pct(&mixed.code_latencies, 99.0)),
+                mixed.errors
+            );
+            report.priorities.push(PriorityRun {
+                label: label.to_string(),
+                load: format!("{load_start}–{}", Machine::loadavg()),
+                mixed,
+            });
+        }
+    }
+
+    // Overload: a fresh service, `overload_clients` clients posting
+    // passwords back to back, a health check and code posts beside them.
+    {
+        let s = Serve::start(&twofa, &env, &dir, 300)?;
+        std::thread::sleep(Duration::from_secs(1));
+        let idle = s.status_kib("VmRSS")?;
+        let b = bench.with_base(&format!("http://{}", s.listen));
+        let mut o = rt.block_on(b.overload(&args, idle, &s))?;
+        o.idle_rss_kib = idle;
+        report.overload = Some(o);
+    }
     drop(cluster);
 
     let section = report.markdown(&machine, &args);
     println!("\n{section}");
+    std::fs::write(dir.join("service.md"), &section)?;
     if !args.no_write {
         let path = util::root().join("docs/benchmarks.md");
         replace_section(&path, "## Service", &section)?;
@@ -217,6 +291,37 @@ struct Report {
     phases: Vec<Phase>,
     sigterm_exit: Duration,
     pg_version: String,
+    priorities: Vec<PriorityRun>,
+    overload: Option<Overload>,
+}
+
+/// 50-client logins with one scheduling setting of the hashing threads.
+struct PriorityRun {
+    label: String,
+    load: String,
+    mixed: Outcomes,
+}
+
+/// The overload phase's figures.
+#[derive(Default)]
+struct Overload {
+    clients: usize,
+    seconds: u64,
+    /// Every password post: latency and status (0 = no answer).
+    posts: Vec<(Duration, u16)>,
+    healthz: Vec<Duration>,
+    healthz_errors: usize,
+    codes: Outcomes,
+    idle_rss_kib: u64,
+    peak_rss_kib: u64,
+    /// RSS right after the load, and how long until it was back within
+    /// 10 % of the idle RSS (None: not within the 15 s watched).
+    after_rss_kib: u64,
+    back_to_idle: Option<Duration>,
+    settled_rss_kib: u64,
+    shed_metric: u64,
+    queue_peak_metric: u64,
+    load: String,
 }
 
 /// One database state: full-login throughput, then POST /login/totp latency.
@@ -355,8 +460,113 @@ impl Report {
         }
         let _ = writeln!(
             s,
+            "\nFull logins/s ÷ raw verifications/s at {} clients (first database): {:.1} ÷ {:.1} = {:.2} (goal ≥ 0.9); {} password posts were shed and sent again after their Retry-After.",
+            args.totp_clients,
+            first.mixed.rate,
+            self.argon2,
+            first.mixed.rate / self.argon2,
+            first.mixed.shed
+        );
+        if !self.priorities.is_empty() {
+            let _ = writeln!(
+                s,
+                "\nScheduling priority of the hashing threads, {} clients doing full logins, \
+                 a fresh service per row, one row after the other:\n\n\
+                 | hashing threads | full logins/s | ÷ raw | password posts shed and retried | `POST /login/totp` p50 / p99 | load average |\n|---|---|---|---|---|---|",
+                args.totp_clients
+            );
+            for p in &self.priorities {
+                let _ = writeln!(
+                    s,
+                    "| {} | {:.1} | {:.2} | {} | {} / {} | {} |",
+                    p.label,
+                    p.mixed.rate,
+                    p.mixed.rate / self.argon2,
+                    p.mixed.shed,
+                    ms(pct(&p.mixed.code_latencies, 50.0)),
+                    ms(pct(&p.mixed.code_latencies, 99.0)),
+                    p.load
+                );
+            }
+        }
+        if let Some(o) = &self.overload {
+            let count = |f: &dyn Fn(u16) -> bool| o.posts.iter().filter(|p| f(p.1)).count();
+            let lat: Vec<Duration> = o.posts.iter().map(|p| p.0).collect();
+            let over = lat
+                .iter()
+                .filter(|d| **d > Duration::from_millis(2500))
+                .count();
+            let other_5xx = count(&|c| c >= 500 && c != 503);
+            let _ = writeln!(
+                s,
+                "\nOverload: {} clients posting the right password back to back for {} s to a fresh \
+                 service (load average {}), a `GET /healthz` every 20 ms and a code post every 200 ms \
+                 beside them.\n\n| figure | measured | goal |\n|---|---|---|",
+                o.clients, o.seconds, o.load
+            );
+            let _ = writeln!(
+                s,
+                "| password posts answered | {} ({:.0}/s): {} signed in (303), {} shed (503), {} other 5xx, {} no answer, {} other | |",
+                o.posts.len(),
+                o.posts.len() as f64 / o.seconds as f64,
+                count(&|c| c == 303),
+                count(&|c| c == 503),
+                other_5xx,
+                count(&|c| c == 0),
+                count(&|c| c != 0 && c != 303 && c < 500)
+            );
+            let _ = writeln!(
+                s,
+                "| password post latency p50 / p99 / max; over 2.5 s | {} / {} / {}; {over} | all ≤ 2.5 s |",
+                ms(pct(&lat, 50.0)),
+                ms(pct(&lat, 99.0)),
+                ms(lat.iter().max().copied().unwrap_or_default())
+            );
+            let _ = writeln!(
+                s,
+                "| 5xx other than the 503 of shedding | {other_5xx} | 0 |"
+            );
+            let _ = writeln!(
+                s,
+                "| `GET /healthz` p50 / p99 ({} checks, {} failed) | {} / {} | p99 ≤ 10 ms |",
+                o.healthz.len() + o.healthz_errors,
+                o.healthz_errors,
+                ms(pct(&o.healthz, 50.0)),
+                ms(pct(&o.healthz, 99.0))
+            );
+            let _ = writeln!(
+                s,
+                "| `POST /login/totp` p50 / p99 ({} codes, {} errors) | {} / {} | p99 ≤ 20 ms |",
+                o.codes.latencies.len(),
+                o.codes.errors,
+                ms(pct(&o.codes.latencies, 50.0)),
+                ms(pct(&o.codes.latencies, 99.0))
+            );
+            let _ = writeln!(
+                s,
+                "| peak RSS (VmHWM of this service) | {} | ≤ 100 MiB |",
+                mib(o.peak_rss_kib)
+            );
+            let _ = writeln!(
+                s,
+                "| RSS: idle before, right after, back within 10 % of idle after | {}, {}, {} | ≤ 5 s |",
+                mib(o.idle_rss_kib),
+                mib(o.after_rss_kib),
+                match o.back_to_idle {
+                    Some(d) => ms(d),
+                    None => format!("not within 15 s (still {})", mib(o.settled_rss_kib)),
+                }
+            );
+            let _ = writeln!(
+                s,
+                "| `/metrics`: twofa_hash_shed_total, twofa_hash_queue_length_max | {}, {} | |",
+                o.shed_metric, o.queue_peak_metric
+            );
+        }
+        let _ = writeln!(
+            s,
             "\nRun again with `cargo xtask bench service` (`--help` lists the sizes; \
-             about 15 minutes after the release build)."
+             about 20 minutes after the release build)."
         );
         s
     }
@@ -667,6 +877,8 @@ struct Outcomes {
     first_error: Option<String>,
     /// Completed operations per second, from the start to the last completion.
     rate: f64,
+    /// Password posts shed (503) and sent again after Retry-After.
+    shed: u64,
 }
 
 impl Outcomes {
@@ -705,6 +917,196 @@ impl Bench {
             accounts: Mutex::new(Vec::new()),
             queue: Mutex::new(VecDeque::new()),
         }))
+    }
+
+    /// The same accounts (and their used steps), against another service.
+    fn with_base(&self, base: &str) -> Arc<Bench> {
+        Arc::new(Bench {
+            http: self.http.clone(),
+            base: base.to_string(),
+            accounts: Mutex::new(self.accounts.lock().expect("not poisoned").clone()),
+            queue: Mutex::new(self.queue.lock().expect("not poisoned").clone()),
+        })
+    }
+
+    /// `overload_clients` clients post the right password back to back for
+    /// `overload_seconds` (accounts in turn: a success clears the account's
+    /// delay, and no wrong password feeds the per-address limit), while a
+    /// health check runs every 20 ms and a code is posted every 200 ms from
+    /// browsers brought to the code form beforehand.
+    async fn overload(
+        self: &Arc<Self>,
+        args: &Args,
+        idle_kib: u64,
+        serve: &Serve,
+    ) -> Result<Overload> {
+        let seconds = args.overload_seconds.min(PHASE_CAP.as_secs());
+        let codes_wanted =
+            (seconds as usize * 5).min(self.accounts.lock().expect("not poisoned").len() / 2);
+        let ready: Vec<AtCodeForm> = {
+            let _t = util::step(&format!(
+                "bringing {codes_wanted} browsers to the code form"
+            ));
+            self.wait_for_accounts(codes_wanted).await;
+            let pending: Arc<Mutex<Vec<AtCodeForm>>> = Arc::default();
+            let mut tasks = Vec::new();
+            let per = codes_wanted.div_ceil(args.concurrency.max(1));
+            for _ in 0..args.concurrency.max(1) {
+                let (bench, pending) = (self.clone(), pending.clone());
+                tasks.push(tokio::spawn(async move {
+                    for _ in 0..per {
+                        let Some(a) = bench.take() else { break };
+                        let mut b = bench.browser();
+                        if bench.password_step(&mut b, &a).await.is_ok() {
+                            pending.lock().expect("not poisoned").push((b, a));
+                        }
+                    }
+                }));
+            }
+            for t in tasks {
+                t.await?;
+            }
+            let v = std::mem::take(&mut *pending.lock().expect("not poisoned"));
+            v
+        };
+        // Let the workers release their buffers before the load starts.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let _t = util::step(&format!(
+            "overload: {} clients posting passwords for {seconds} s",
+            args.overload_clients
+        ));
+        let load_start = Machine::loadavg();
+        let emails: Arc<Vec<String>> = Arc::new(
+            self.accounts
+                .lock()
+                .expect("not poisoned")
+                .iter()
+                .map(|a| a.email.clone())
+                .collect(),
+        );
+        let started = Instant::now();
+        let end = started + Duration::from_secs(seconds);
+        let next = Arc::new(AtomicU64::new(0));
+        let mut posters = Vec::new();
+        for _ in 0..args.overload_clients.max(1) {
+            let (bench, emails, next) = (self.clone(), emails.clone(), next.clone());
+            posters.push(tokio::spawn(async move {
+                let mut out: Vec<(Duration, u16)> = Vec::new();
+                let mut b = bench.browser();
+                if b.get_form("/login").await.is_err() {
+                    return out;
+                }
+                while Instant::now() < end && !util::interrupted() {
+                    let i = next.fetch_add(1, Ordering::Relaxed) as usize % emails.len();
+                    let t = Instant::now();
+                    let status = b
+                        .post_status("/login", &[("email", &emails[i]), ("password", PASSWORD)])
+                        .await
+                        .map_or(0, |r| r.0);
+                    out.push((t.elapsed(), status));
+                }
+                out
+            }));
+        }
+        let health = {
+            let http = self.http.clone();
+            let url = format!("{}/healthz", self.base);
+            tokio::spawn(async move {
+                let (mut lat, mut errors) = (Vec::new(), 0usize);
+                let mut tick = tokio::time::interval(Duration::from_millis(20));
+                while Instant::now() < end {
+                    tick.tick().await;
+                    let t = Instant::now();
+                    match http.get(&url).send().await {
+                        Ok(r) if r.status().is_success() => lat.push(t.elapsed()),
+                        _ => errors += 1,
+                    }
+                }
+                (lat, errors)
+            })
+        };
+        let codes = {
+            let bench = self.clone();
+            tokio::spawn(async move {
+                let mut out = Outcomes::default();
+                let queue = Arc::new(Mutex::new(ready));
+                let mut tick = tokio::time::interval(Duration::from_millis(200));
+                let mut tasks = Vec::new();
+                while Instant::now() < end {
+                    tick.tick().await;
+                    let Some((mut b, a)) = queue.lock().expect("not poisoned").pop() else {
+                        break;
+                    };
+                    let bench = bench.clone();
+                    tasks.push(tokio::spawn(
+                        async move { bench.code_step(&mut b, &a).await },
+                    ));
+                }
+                for t in tasks {
+                    match t.await {
+                        Ok(r) => out.record(r),
+                        Err(e) => out.error(e.into()),
+                    }
+                }
+                out
+            })
+        };
+        let mut o = Overload {
+            clients: args.overload_clients,
+            seconds,
+            ..Overload::default()
+        };
+        for p in posters {
+            o.posts.extend(p.await?);
+        }
+        (o.healthz, o.healthz_errors) = health.await?;
+        o.codes = codes.await?;
+        o.peak_rss_kib = serve.status_kib("VmHWM")?;
+        o.after_rss_kib = serve.status_kib("VmRSS")?;
+        let after = Instant::now();
+        while after.elapsed() < Duration::from_secs(15) {
+            let now = serve.status_kib("VmRSS")?;
+            o.settled_rss_kib = now;
+            if now as f64 <= idle_kib as f64 * 1.1 {
+                o.back_to_idle = Some(after.elapsed());
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let metrics = self
+            .http
+            .get(format!("{}/metrics", self.base))
+            .send()
+            .await?
+            .text()
+            .await?;
+        let metric = |name: &str| {
+            metrics
+                .lines()
+                .find_map(|l| l.strip_prefix(&format!("{name} ")))
+                .and_then(|v| v.trim().parse::<f64>().ok())
+                .unwrap_or(-1.0) as u64
+        };
+        o.shed_metric = metric("twofa_hash_shed_total");
+        o.queue_peak_metric = metric("twofa_hash_queue_length_max");
+        o.load = format!("{load_start}–{}", Machine::loadavg());
+        let count = |code: u16| o.posts.iter().filter(|p| p.1 == code).count();
+        let lat: Vec<Duration> = o.posts.iter().map(|p| p.0).collect();
+        eprintln!(
+            "    {} password posts: {} answered 303, {} shed (503), {} other; p99 {} max {}; healthz p99 {}; codes p99 {} ({} errors); peak RSS {}, back within 10 % of idle after {:?}",
+            o.posts.len(),
+            count(303),
+            count(503),
+            o.posts.len() - count(303) - count(503),
+            ms(pct(&lat, 99.0)),
+            ms(lat.iter().max().copied().unwrap_or_default()),
+            ms(pct(&o.healthz, 99.0)),
+            ms(pct(&o.codes.latencies, 99.0)),
+            o.codes.errors,
+            mib(o.peak_rss_kib),
+            o.back_to_idle
+        );
+        Ok(o)
     }
 
     fn browser(&self) -> Browser {
@@ -830,15 +1232,26 @@ impl Bench {
         tokio::time::sleep(wait).await;
     }
 
-    /// GET /login, POST /login: leaves the browser at the code form.
+    /// GET /login, POST /login: leaves the browser at the code form. A
+    /// post shed with 503 is sent again after its `Retry-After`, as a person
+    /// told to try again would (counted in SHED, bounded by PHASE_CAP).
     async fn password_step(&self, b: &mut Browser, a: &Account) -> Result<()> {
-        b.get_form("/login").await?;
-        b.post_expect(
-            "/login",
-            &[("email", &a.email), ("password", PASSWORD)],
-            "/login/totp",
-        )
-        .await?;
+        let started = Instant::now();
+        loop {
+            b.get_form("/login").await?;
+            let (status, location, retry) = b
+                .post_status("/login", &[("email", &a.email), ("password", PASSWORD)])
+                .await?;
+            if status == 503 && started.elapsed() < PHASE_CAP && !util::interrupted() {
+                SHED.fetch_add(1, Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_secs(retry.unwrap_or(1).max(1))).await;
+                continue;
+            }
+            if status != 303 || location != "/login/totp" {
+                bail!("POST /login answered {status} → {location:?}, expected 303 → /login/totp");
+            }
+            break;
+        }
         b.get_form("/login/totp").await?;
         Ok(())
     }
@@ -862,6 +1275,7 @@ impl Bench {
     /// of its POST /login/totp, and logins per second.
     async fn throughput(self: &Arc<Self>, seconds: u64, concurrency: usize) -> Result<Outcomes> {
         self.wait_for_accounts(usize::MAX).await;
+        SHED.store(0, Ordering::Relaxed);
         let started = Instant::now();
         let deadline = started + Duration::from_secs(seconds).min(PHASE_CAP);
         let mut tasks = Vec::new();
@@ -899,6 +1313,7 @@ impl Bench {
             end = end.max(last);
         }
         all.rate = all.latencies.len() as f64 / (end - started).as_secs_f64().max(1e-3);
+        all.shed = SHED.swap(0, Ordering::Relaxed);
         Ok(all)
     }
 
@@ -995,12 +1410,21 @@ impl Bench {
                 through.first_error.unwrap_or_default()
             );
         }
+        let perf = if args.profile && !PROFILED.swap(true, Ordering::SeqCst) {
+            Some(Perf::start(args.seconds)?)
+        } else {
+            None
+        };
         let mixed = self.throughput(args.seconds, args.totp_clients).await?;
+        if let Some(perf) = perf {
+            perf.finish()?;
+        }
         eprintln!(
-            "    {} clients: {} full logins, {:.1}/s; their POST /login/totp p50 {} p99 {}, {} errors",
+            "    {} clients: {} full logins, {:.1}/s ({} password posts shed and sent again); their POST /login/totp p50 {} p99 {}, {} errors",
             args.totp_clients,
             mixed.latencies.len(),
             mixed.rate,
+            mixed.shed,
             ms(pct(&mixed.code_latencies, 50.0)),
             ms(pct(&mixed.code_latencies, 99.0)),
             mixed.errors
@@ -1138,6 +1562,118 @@ impl Browser {
         if status != reqwest::StatusCode::SEE_OTHER || path_only != to {
             bail!("POST {path} answered {status}{retry} → {location:?}, expected 303 → {to}");
         }
+        Ok(())
+    }
+}
+
+/// Password posts shed (503) and sent again by `password_step`.
+static SHED: AtomicU64 = AtomicU64::new(0);
+
+impl Browser {
+    /// POST a form with the remembered csrf_token: the status, whatever it
+    /// is, the Location path and the Retry-After seconds.
+    async fn post_status(
+        &mut self,
+        path: &str,
+        fields: &[(&str, &str)],
+    ) -> Result<(u16, String, Option<u64>)> {
+        let mut form: Vec<(&str, &str)> = fields.to_vec();
+        form.push(("csrf_token", &self.csrf));
+        let body = form
+            .iter()
+            .map(|(k, v)| format!("{}={}", urlencoding_encode(k), urlencoding_encode(v)))
+            .collect::<Vec<_>>()
+            .join("&");
+        let resp = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header(reqwest::header::COOKIE, self.cookie_header())
+            .header(reqwest::header::ACCEPT_LANGUAGE, "en")
+            .header(
+                reqwest::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            )
+            .body(body)
+            .send()
+            .await?;
+        self.keep_cookies(&resp);
+        let status = resp.status().as_u16();
+        let header = |name| {
+            resp.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_string()
+        };
+        let location = header(reqwest::header::LOCATION);
+        let location = location
+            .strip_prefix(&self.base)
+            .unwrap_or(&location)
+            .to_string();
+        let retry = header(reqwest::header::RETRY_AFTER).parse().ok();
+        let _ = resp.bytes().await;
+        Ok((status, location, retry))
+    }
+}
+
+/// Only the first 50-client phase is profiled.
+static PROFILED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// A system-wide `perf record` over one phase (Debian's linux-perf).
+struct Perf {
+    child: Child,
+    data: PathBuf,
+}
+
+impl Perf {
+    fn start(seconds: u64) -> Result<Perf> {
+        crate::deps::ensure(
+            "the profile of `cargo xtask bench service --profile`",
+            &[crate::deps::pkg("linux-perf", "/usr/bin/perf")],
+        )?;
+        let data = util::target_dir().join("bench/perf.data");
+        let child = Command::new("perf")
+            .args(["record", "-a", "-g", "-F", "499", "-o"])
+            .arg(&data)
+            .args(["--", "sleep", &seconds.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("starting perf record")?;
+        Ok(Perf { child, data })
+    }
+
+    /// Waits for perf, then writes the CPU share per thread name and the
+    /// hottest symbols to target/bench/perf-*.txt.
+    fn finish(mut self) -> Result<()> {
+        let _ = self.child.wait();
+        let dir = util::target_dir().join("bench");
+        for (file, sort) in [
+            ("perf-threads.txt", "comm"),
+            ("perf-symbols.txt", "comm,dso,sym"),
+        ] {
+            let out = util::output(
+                Command::new("perf")
+                    .args([
+                        "report",
+                        "--stdio",
+                        "--no-children",
+                        "--percent-limit",
+                        "0.5",
+                        "-g",
+                        "none",
+                        "--sort",
+                        sort,
+                        "-i",
+                    ])
+                    .arg(&self.data),
+            )?;
+            std::fs::write(dir.join(file), out)?;
+        }
+        eprintln!(
+            "    profile: {}/perf-threads.txt, perf-symbols.txt",
+            dir.display()
+        );
         Ok(())
     }
 }

@@ -1,22 +1,26 @@
-//! argon2id password hashing off the async runtime, behind a semaphore sized
-//! to the cores, so a flood of logins queues instead of exhausting memory.
+//! argon2id password hashing and checking, through the bounded pool of
+//! [`super::hash_pool`]: one worker thread per core by default, at a lower
+//! priority than request handling, each with at most one argon2 buffer
+//! (19 MiB at the OWASP baseline) kept between hashes, and a queue that
+//! answers [`HashError::Busy`] at once instead of letting a flood of
+//! password posts wait without end. `argon2_reuse_memory = false` allocates
+//! a fresh buffer per hash instead, so the benefit can be measured
+//! (docs/benchmarks.md).
 //!
-//! The argon2 memory (19 MiB at the OWASP baseline) is kept between hashes
-//! in a pool of at most one buffer per permit, which saves the page faults of
-//! a fresh allocation per hash while bounding the memory to
-//! `workers × 19 MiB` however many blocking threads tokio starts;
-//! `argon2_reuse_memory = false` turns that off so the benefit can be
-//! measured (docs/benchmarks.md).
+//! The routes call [`PasswordHashing::verify`] and [`PasswordHashing::hash`]
+//! and nothing else; a `Busy` answer becomes a 503 with `Retry-After`, and
+//! must not be counted as a wrong password (nothing was checked).
 
-use crate::metrics::METRICS;
+pub use super::hash_pool::{HashError, Priority};
+use super::hash_pool::{HashPool, Scratch};
 use anyhow::{anyhow, Result};
-use argon2::password_hash::{PasswordHash, PasswordHasher, SaltString};
+use argon2::password_hash::{Output, PasswordHash, PasswordHasher, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use rand::rngs::OsRng;
 use std::collections::HashSet;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::OnceLock;
+use std::time::Duration;
 use subtle::ConstantTimeEq;
-use tokio::sync::Semaphore;
 use zeroize::Zeroizing;
 
 pub const MIN_PASSWORD_LEN: usize = 12;
@@ -25,9 +29,16 @@ pub const MAX_PASSWORD_LEN: usize = 1024;
 #[derive(Clone)]
 pub struct PasswordHashing {
     params: Params,
-    permits: Arc<Semaphore>,
-    /// Idle argon2 buffers; never more than there are permits.
-    buffers: Option<Arc<Mutex<Vec<Vec<Block>>>>>,
+    pool: HashPool,
+}
+
+/// How the pool is shaped (from the settings).
+#[derive(Clone, Copy, Debug)]
+pub struct PoolOptions {
+    pub workers: usize,
+    pub max_wait: Duration,
+    pub priority: Priority,
+    pub reuse_memory: bool,
 }
 
 /// Salt for the dummy verification of unknown e-mails: its cost is what
@@ -39,30 +50,32 @@ impl PasswordHashing {
         memory_kib: u32,
         iterations: u32,
         parallelism: u32,
-        workers: usize,
-        reuse_memory: bool,
+        pool: PoolOptions,
     ) -> Result<Self> {
         let params = Params::new(memory_kib, iterations, parallelism, Some(32))
             .map_err(|e| anyhow!("invalid argon2 parameters: {e}"))?;
-        Ok(PasswordHashing {
-            params,
-            permits: Arc::new(Semaphore::new(workers.max(1))),
-            buffers: reuse_memory.then(|| Arc::new(Mutex::new(Vec::new()))),
-        })
+        // Until the first hash is timed: about 1.5 ms per MiB and pass on
+        // one core of a current server.
+        let first_cost =
+            Duration::from_micros((u64::from(memory_kib) * u64::from(iterations) * 3 / 2).max(1));
+        let pool = HashPool::start(
+            pool.workers,
+            pool.max_wait,
+            first_cost,
+            pool.priority,
+            pool.reuse_memory,
+        )
+        .map_err(|e| anyhow!("cannot start the password-hashing threads: {e}"))?;
+        Ok(PasswordHashing { params, pool })
     }
 
     /// Hashes a new password into a PHC string.
-    pub async fn hash(&self, password: Zeroizing<String>) -> Result<String> {
+    pub async fn hash(&self, password: Zeroizing<String>) -> Result<String, HashError> {
         let params = self.params.clone();
-        self.blocking(move || {
-            let salt = SaltString::generate(&mut OsRng);
-            let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
-            argon
-                .hash_password(password.as_bytes(), &salt)
-                .map(|h| h.to_string())
-                .map_err(|e| anyhow!("argon2: {e}"))
-        })
-        .await?
+        self.pool
+            .run(move |scratch| hash_blocking(&password, params, scratch))
+            .await?
+            .map_err(HashError::Failed)
     }
 
     /// Verifies a password against a stored PHC string. With `None` (an
@@ -72,57 +85,45 @@ impl PasswordHashing {
         &self,
         password: Zeroizing<String>,
         stored: Option<String>,
-    ) -> Result<bool> {
+    ) -> Result<bool, HashError> {
         let params = self.params.clone();
-        let buffers = self.buffers.clone();
-        self.blocking(move || {
-            verify_blocking(&password, stored.as_deref(), params, buffers.as_deref())
-        })
-        .await?
+        self.pool
+            .run(move |scratch| verify_blocking(&password, stored.as_deref(), params, scratch))
+            .await?
+            .map_err(HashError::Failed)
     }
 
-    /// Argon2 buffers kept for reuse (at most one per worker).
-    pub fn pooled_buffers(&self) -> usize {
-        self.buffers
-            .as_ref()
-            .map_or(0, |b| b.lock().map_or(0, |pool| pool.len()))
-    }
-
-    /// How many hash computations wait for a worker right now.
-    pub fn queued(&self) -> i64 {
-        METRICS.argon2_waiting.get()
-    }
-
-    async fn blocking<T: Send + 'static>(
-        &self,
-        f: impl FnOnce() -> T + Send + 'static,
-    ) -> Result<T> {
-        METRICS.argon2_waiting.add(1);
-        let permit = self.permits.clone().acquire_owned().await;
-        METRICS.argon2_waiting.add(-1);
-        let permit = permit.map_err(|_| anyhow!("password hashing is shutting down"))?;
-        let result = tokio::task::spawn_blocking(move || {
-            let out = f();
-            drop(permit);
-            out
-        })
-        .await
-        .map_err(|e| anyhow!("password hashing task failed: {e}"))?;
-        Ok(result)
+    /// The pool behind this hasher (sizes and state, for metrics and tests).
+    pub fn pool(&self) -> &HashPool {
+        &self.pool
     }
 }
 
-type Buffers = Mutex<Vec<Vec<Block>>>;
+fn hash_blocking(password: &str, params: Params, scratch: &mut Scratch) -> Result<String> {
+    let salt = SaltString::generate(&mut OsRng);
+    let mut salt_buf = [0u8; 64];
+    let raw_salt = salt
+        .decode_b64(&mut salt_buf)
+        .map_err(|e| anyhow!("salt: {e}"))?;
+    let mut out = [0u8; 32];
+    let (m, t, p) = (params.m_cost(), params.t_cost(), params.p_cost());
+    compute(params, password.as_bytes(), raw_salt, &mut out, scratch)?;
+    let output = Output::new(&out).map_err(|e| anyhow!("argon2 output: {e}"))?;
+    Ok(format!(
+        "$argon2id$v=19$m={m},t={t},p={p}${}${output}",
+        salt.as_str()
+    ))
+}
 
 fn verify_blocking(
     password: &str,
     stored: Option<&str>,
     current: Params,
-    reuse: Option<&Buffers>,
+    scratch: &mut Scratch,
 ) -> Result<bool> {
     let Some(stored) = stored else {
         let mut out = [0u8; 32];
-        compute(current, password.as_bytes(), DUMMY_SALT, &mut out, reuse)?;
+        compute(current, password.as_bytes(), DUMMY_SALT, &mut out, scratch)?;
         return Ok(false);
     };
     let parsed = PasswordHash::new(stored).map_err(|e| anyhow!("stored hash unreadable: {e}"))?;
@@ -145,41 +146,34 @@ fn verify_blocking(
         Some(out.len()),
     )
     .map_err(|e| anyhow!("stored parameters: {e}"))?;
-    compute(params, password.as_bytes(), salt, &mut out, reuse)?;
+    compute(params, password.as_bytes(), salt, &mut out, scratch)?;
     Ok(bool::from(out.as_slice().ct_eq(expected.as_bytes())))
 }
 
+/// One argon2id computation in the worker's buffer (grown if a stored
+/// hash asks for more memory), or in a fresh one when reuse is off.
 fn compute(
     params: Params,
     password: &[u8],
     salt: &[u8],
     out: &mut [u8],
-    buffers: Option<&Buffers>,
+    scratch: &mut Scratch,
 ) -> Result<()> {
     let blocks = params.block_count();
     let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
-    let Some(buffers) = buffers else {
+    if !scratch.reuse {
         let mut memory = vec![Block::default(); blocks];
         return argon
             .hash_password_into_with_memory(password, salt, out, &mut memory[..])
             .map_err(|e| anyhow!("argon2: {e}"));
-    };
-    // Called while holding a permit, so at most `workers` buffers exist.
-    let mut memory = buffers
-        .lock()
-        .map(|mut b| b.pop())
-        .unwrap_or(None)
-        .unwrap_or_default();
+    }
+    let memory = scratch.memory.get_or_insert_with(Vec::new);
     if memory.len() < blocks {
         memory.resize(blocks, Block::default());
     }
-    let result = argon
+    argon
         .hash_password_into_with_memory(password, salt, out, &mut memory[..blocks])
-        .map_err(|e| anyhow!("argon2: {e}"));
-    if let Ok(mut pool) = buffers.lock() {
-        pool.push(memory);
-    }
-    result
+        .map_err(|e| anyhow!("argon2: {e}"))
 }
 
 /// Why a new password is refused, if it is.
@@ -240,22 +234,29 @@ pub fn bench_raw(
         .map_err(|e| anyhow!("argon2: {e}"))?
         .to_string();
     let threads = threads.max(1);
+    // The same priority as the service's hashing threads: the ceiling is
+    // what such threads get on this machine, beside whatever else runs.
+    let priority = settings.hash_priority();
     let rate = |reuse: bool| -> f64 {
-        let buffers: Option<Arc<Buffers>> = reuse.then(|| Arc::new(Mutex::new(Vec::new())));
         let deadline =
             std::time::Instant::now() + std::time::Duration::from_secs_f64(seconds / 2.0);
         let start = std::time::Instant::now();
         let handles: Vec<_> = (0..threads)
             .map(|_| {
-                let (phc, params, buffers) = (phc.clone(), params.clone(), buffers.clone());
+                let (phc, params) = (phc.clone(), params.clone());
                 std::thread::spawn(move || {
+                    let _ = priority.apply_to_current_thread();
+                    let mut scratch = Scratch {
+                        memory: None,
+                        reuse,
+                    };
                     let mut n = 0u64;
                     while std::time::Instant::now() < deadline {
                         let ok = verify_blocking(
                             "benchmark password",
                             Some(&phc),
                             params.clone(),
-                            buffers.as_deref(),
+                            &mut scratch,
                         );
                         assert!(matches!(ok, Ok(true)), "own hash verifies");
                         n += 1;
@@ -275,6 +276,8 @@ pub fn bench_raw(
         "t": settings.argon2_iterations,
         "p": settings.argon2_parallelism,
         "seconds": seconds,
+        "nice": priority.nice,
+        "sched_batch": priority.sched_batch,
         "verifications_per_s": reused,
         "fresh_allocation_verifications_per_s": fresh,
     })
@@ -284,10 +287,20 @@ pub fn bench_raw(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use argon2::PasswordVerifier;
+
+    fn options(workers: usize, reuse_memory: bool) -> PoolOptions {
+        PoolOptions {
+            workers,
+            max_wait: Duration::from_secs(30),
+            priority: Priority::NORMAL,
+            reuse_memory,
+        }
+    }
 
     fn hashing() -> PasswordHashing {
         // Small parameters: these tests check logic, not cost.
-        PasswordHashing::new(64, 1, 1, 2, true).unwrap()
+        PasswordHashing::new(64, 1, 1, options(2, true)).unwrap()
     }
 
     #[tokio::test]
@@ -306,13 +319,24 @@ mod tests {
             .await
             .unwrap());
         assert!(!h
-            .verify(Zeroizing::new("correct horse batterz".into()), Some(phc))
+            .verify(
+                Zeroizing::new("correct horse batterz".into()),
+                Some(phc.clone())
+            )
             .await
             .unwrap());
         assert!(!h
             .verify(Zeroizing::new("anything".into()), None)
             .await
             .unwrap());
+        // The argon2 crate's own verifier accepts what our pool wrote.
+        let parsed = PasswordHash::new(&phc).unwrap();
+        assert!(Argon2::default()
+            .verify_password(b"correct horse battery", &parsed)
+            .is_ok());
+        assert!(Argon2::default()
+            .verify_password(b"correct horse batterz", &parsed)
+            .is_err());
     }
 
     #[tokio::test]
@@ -337,7 +361,7 @@ mod tests {
             )
             .await
             .unwrap());
-        let no_reuse = PasswordHashing::new(64, 1, 1, 1, false).unwrap();
+        let no_reuse = PasswordHashing::new(64, 1, 1, options(1, false)).unwrap();
         assert!(no_reuse
             .verify(Zeroizing::new("another passphrase".into()), Some(phc))
             .await
@@ -345,26 +369,30 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-    async fn memory_stays_bounded_by_the_workers() {
-        let h = PasswordHashing::new(256, 1, 1, 2, true).unwrap();
+    async fn many_concurrent_checks_all_get_their_answer() {
+        let h = PasswordHashing::new(256, 1, 1, options(2, true)).unwrap();
         let phc = h
             .hash(Zeroizing::new("a long enough password".into()))
             .await
             .unwrap();
         let tasks: Vec<_> = (0..40)
-            .map(|_| {
+            .map(|i| {
                 let (h, phc) = (h.clone(), phc.clone());
                 tokio::spawn(async move {
-                    h.verify(Zeroizing::new("a long enough password".into()), Some(phc))
-                        .await
+                    let pw = if i % 2 == 0 {
+                        "a long enough password"
+                    } else {
+                        "not the password at all"
+                    };
+                    (i, h.verify(Zeroizing::new(pw.into()), Some(phc)).await)
                 })
             })
             .collect();
         for t in tasks {
-            assert!(t.await.unwrap().unwrap());
+            let (i, ok) = t.await.unwrap();
+            assert_eq!(ok.unwrap(), i % 2 == 0);
         }
-        let kept = h.pooled_buffers();
-        assert!((1..=2).contains(&kept), "{kept} buffers for 2 workers");
+        assert_eq!(h.pool().queued(), 0);
     }
 
     #[test]

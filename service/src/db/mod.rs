@@ -91,6 +91,13 @@ pub struct Db {
     pool: Pool,
     retry_deadline: Duration,
     operation_timeout: Duration,
+    /// The health checks' own connection, outside the pool: a check must
+    /// not queue behind request load for a pooled connection, or an app
+    /// busy shedding password posts would look down to its proxies.
+    health: std::sync::Arc<tokio::sync::Mutex<Option<tokio_postgres::Client>>>,
+    config: tokio_postgres::Config,
+    /// Each host's bound for a whole connection (see [`PerHostConnect`]).
+    connect_per_host: Duration,
 }
 
 impl Db {
@@ -127,6 +134,7 @@ impl Db {
             None => timeout,
         };
         config.options(options);
+        let health_config = config.clone();
         let manager = Manager::from_connect(
             config,
             PerHostConnect {
@@ -150,6 +158,9 @@ impl Db {
             pool,
             retry_deadline: settings.db_retry_deadline(),
             operation_timeout: settings.db_operation_timeout(),
+            health: Default::default(),
+            config: health_config,
+            connect_per_host: per_host,
         })
     }
 
@@ -174,8 +185,9 @@ impl Db {
         self.pool.status()
     }
 
-    /// Whether the database answers a trivial query on a writable connection.
-    /// A connection that does not answer within the bound is discarded, not
+    /// Whether the pool gives a connection that answers a trivial query on
+    /// a writable node (the watchdog's and `check-config`'s test). A
+    /// connection that does not answer within the bound is discarded, not
     /// handed back to the pool for the next request to wait on.
     pub async fn ping(&self) -> bool {
         let bound = Duration::from_secs(2);
@@ -200,6 +212,40 @@ impl Db {
                 discard(c);
                 false
             }
+        }
+    }
+
+    /// Whether the database answers a trivial query on a writable node, for
+    /// `/readyz`. Uses the health checks' own connection (made again when
+    /// it broke or reached a read-only node), never one of the pool's, so a
+    /// readiness check does not queue behind request load.
+    pub async fn ping_for_readiness(&self) -> bool {
+        let bound = Duration::from_secs(2);
+        let mut slot = self.health.lock().await;
+        // Taken out of the slot: it goes back only if it answered, writable,
+        // in time. A broken, hung or read-only one (the old leader) is
+        // dropped, and the next check connects afresh to whichever host
+        // leads now.
+        let client = match slot.take().filter(|c| !c.is_closed()) {
+            Some(client) => client,
+            None => {
+                let connect = PerHostConnect {
+                    tls: NoTls,
+                    per_host: self.connect_per_host,
+                };
+                match tokio::time::timeout(bound, connect.connect(&self.config)).await {
+                    Ok(Ok((client, _connection_task))) => client,
+                    _ => return false,
+                }
+            }
+        };
+        match tokio::time::timeout(bound, client.query_one("SELECT pg_is_in_recovery()", &[])).await
+        {
+            Ok(Ok(row)) if !row.get::<_, bool>(0) => {
+                *slot = Some(client);
+                true
+            }
+            _ => false,
         }
     }
 }

@@ -9,6 +9,7 @@ mod recovery;
 mod register;
 mod welcome;
 
+use crate::auth::password::HashError;
 use crate::auth::tokens;
 use crate::db::DbError;
 use crate::metrics::METRICS;
@@ -243,6 +244,19 @@ pub enum AppError {
     Db(#[from] DbError),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
+    /// Password hashing is at capacity: 503 with `Retry-After`, nothing
+    /// checked and nothing counted.
+    #[error("password hashing at capacity")]
+    Busy { retry_after_s: u64 },
+}
+
+impl From<HashError> for AppError {
+    fn from(e: HashError) -> AppError {
+        match e {
+            HashError::Busy { retry_after_s } => AppError::Busy { retry_after_s },
+            HashError::Failed(e) => AppError::Internal(e),
+        }
+    }
 }
 
 pub type Outcome = Result<Response, AppError>;
@@ -402,6 +416,9 @@ impl App {
 
     /// Turns a handler's failure into a page that says nothing internal.
     pub fn failure_page(&self, req_lang: Lang, path: &str, err: AppError) -> Response {
+        if let AppError::Busy { retry_after_s } = err {
+            return self.busy_page(req_lang, path, retry_after_s);
+        }
         let (status, key) = match &err {
             AppError::Db(e) if e.is_transient() => {
                 (StatusCode::SERVICE_UNAVAILABLE, "error_unavailable")
@@ -423,6 +440,41 @@ impl App {
                 .insert("retry-after", HeaderValue::from_static("5"));
         }
         resp
+    }
+
+    /// The answer to a password post shed at capacity: 503, a page that
+    /// says to try again and that the attempt did not count, `Retry-After`.
+    /// Logged at debug level: shedding is the design working, not a fault.
+    pub fn busy_page(&self, req_lang: Lang, path: &str, retry_after_s: u64) -> Response {
+        tracing::debug!(
+            path,
+            retry_after_s,
+            "password post shed: hashing at capacity"
+        );
+        let req = Req {
+            lang: req_lang,
+            path: path.to_string(),
+            ip: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            cookies: HashMap::new(),
+            remember_lang: false,
+        };
+        let mut ctx = tera::Context::new();
+        ctx.insert(
+            "message",
+            &self.pages.text(
+                req.lang,
+                "error_busy",
+                &[("seconds", &retry_after_s.to_string())],
+            ),
+        );
+        let status = StatusCode::SERVICE_UNAVAILABLE;
+        let mut resp = self
+            .page(&req, status, "error.html", ctx)
+            .unwrap_or_else(|_| plain(status, "busy, try again"));
+        // The page has no form: keep the browser's CSRF cookie, so the
+        // sign-in form it goes back to still submits.
+        resp.headers_mut().remove("set-cookie");
+        Page::from(resp).retry_after(retry_after_s as i64).done()
     }
 
     /// Reads a form body: 413 over 16 KiB (checked first, whatever else is

@@ -22,7 +22,7 @@ pub fn routes(app: App) -> impl Filter<Extract = (Response,), Error = Rejection>
         .then(|app: App| async move {
             if app.draining.load(Ordering::SeqCst) {
                 plain(StatusCode::SERVICE_UNAVAILABLE, "draining\n")
-            } else if app.db.ping().await {
+            } else if app.db.ping_for_readiness().await {
                 plain(StatusCode::OK, "ready\n")
             } else {
                 plain(StatusCode::SERVICE_UNAVAILABLE, "database unavailable\n")

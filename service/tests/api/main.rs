@@ -10,5 +10,6 @@ mod failover;
 mod flow;
 mod headers;
 mod operations;
+mod shedding;
 mod throttling;
 mod two_apps;

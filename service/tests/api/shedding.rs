@@ -1,0 +1,143 @@
+//! Load shedding of password posts (issue #15): past the hashing pool's
+//! capacity a password post is answered 503 at once, with `Retry-After` and
+//! a page that says to try again, and it is not counted against the account
+//! or the source address. Not a timing test: it counts answers and rows.
+
+use crate::support::*;
+use sha2::{Digest, Sha256};
+
+/// One hashing worker and a maximum wait of 1 ms: a post finds the worker
+/// idle or is shed. The argon2 cost is raised so that each hash lasts long
+/// enough (tens of ms) for a concurrent burst to overlap it.
+async fn narrow_app() -> TestApp {
+    TestApp::spawn_with(|s| {
+        s.hash_workers = 1;
+        s.hash_queue_max_wait_ms = 1;
+        s.argon2_memory_kib = 16 * 1024;
+        s.argon2_iterations = 3;
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_shed_password_post_gets_503_and_counts_for_nothing() {
+    let app = narrow_app().await;
+    let email = "shed@example.com";
+    let mut owner = app.browser();
+    assert_eq!(owner.register(email, PASSWORD).await.status, 303);
+    let pool = app.app().hashing.pool();
+    assert_eq!(pool.workers(), 1);
+    assert_eq!(pool.max_queue(), 1, "1 worker × 1 ms");
+
+    // Open the pool's connections first (a code page with an unknown login
+    // cookie costs one query each): connecting is CPU work (SCRAM) that
+    // would otherwise land in the middle of the burst on a debug build.
+    let cookie = app.app().cookies.login.clone();
+    let warm: Vec<_> = (0..24)
+        .map(|_| {
+            let mut b = app.browser();
+            b.cookies.insert(cookie.clone(), "unknown".into());
+            tokio::spawn(async move { b.get("/login/totp").await.status })
+        })
+        .collect();
+    for w in warm {
+        assert_eq!(w.await.unwrap(), 303);
+    }
+    assert_eq!(app.browser().get("/readyz").await.status, 200);
+    // 16 wrong-password posts at once, half of them in Portuguese, with a
+    // readiness check among them.
+    let mut browsers = Vec::new();
+    for i in 0..16 {
+        let mut b = app.browser();
+        if i % 2 == 1 {
+            b.headers.push(("accept-language".into(), "pt".into()));
+        }
+        assert_eq!(b.get("/login").await.status, 200);
+        browsers.push(b);
+    }
+    let mut tasks = Vec::new();
+    for mut b in browsers {
+        tasks.push(tokio::spawn(async move {
+            let pt = b.headers.iter().any(|(_, v)| v == "pt");
+            let r = b
+                .post(
+                    "/login",
+                    &[
+                        ("email", "shed@example.com"),
+                        ("password", "not the password, no"),
+                    ],
+                )
+                .await;
+            (pt, r)
+        }));
+    }
+    let mut ready = app.browser();
+    let readyz = ready.get("/readyz").await;
+    let (mut wrong, mut shed) = (0i32, 0i32);
+    for t in tasks {
+        let (pt, r) = t.await.unwrap();
+        match r.status {
+            401 => wrong += 1,
+            503 => {
+                shed += 1;
+                let wait: u64 = r
+                    .header("retry-after")
+                    .parse()
+                    .expect("a shed post carries Retry-After in seconds");
+                assert!(wait >= 1, "Retry-After {wait}");
+                let message = if pt {
+                    "Tente de novo daqui a"
+                } else {
+                    "Please try again in"
+                };
+                assert!(r.body.contains(message), "try-again page: {}", r.body);
+                assert!(
+                    r.set_cookies().is_empty(),
+                    "the form's CSRF cookie is kept: {:?}",
+                    r.set_cookies()
+                );
+            }
+            // The account's delay starts after 5 counted failures.
+            429 => {}
+            other => panic!("unexpected {other}: {}", r.body),
+        }
+    }
+    assert!(shed >= 1, "16 posts at once on 1 worker: some are shed");
+    assert!(wrong >= 1, "the idle worker takes a post");
+    assert_eq!(readyz.status, 200, "shedding is not an outage");
+    assert!(
+        pool.peak_queued() <= pool.max_queue(),
+        "queue peaked at {} over its bound {}",
+        pool.peak_queued(),
+        pool.max_queue()
+    );
+
+    // Only the posts that were checked count: per account and per address.
+    let db = app.db().await;
+    let key = format!("pw:{}", hex::encode(Sha256::digest(email.as_bytes())));
+    let failures: i32 = db
+        .query_one("SELECT failures FROM throttle WHERE key = $1", &[&key])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(failures, wrong, "{shed} shed posts were not counted");
+    let per_ip: i32 = db
+        .query_one("SELECT failures FROM throttle WHERE key LIKE 'ip:%'", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(per_ip, wrong);
+
+    let metrics = app.browser().get("/metrics").await.body;
+    let counted = |name: &str| -> f64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in /metrics"))
+    };
+    // Process-wide counters: other tests' apps may add to them.
+    assert!(counted("twofa_hash_shed_total") >= f64::from(shed));
+    assert!(counted("twofa_hash_queue_wait_seconds_count") >= f64::from(wrong));
+    assert!(metrics.contains("twofa_hash_queue_length "));
+}
