@@ -218,16 +218,6 @@ impl Settings {
         if !(100..=60_000).contains(&self.db_operation_timeout_ms) {
             bail!("db_operation_timeout_ms must be between 100 and 60000");
         }
-        if self.db_retry_deadline_s > 0.0
-            && self.db_operation_timeout_ms as f64 >= self.db_retry_deadline_s * 1000.0
-        {
-            bail!(
-                "db_operation_timeout_ms ({}) must be shorter than db_retry_deadline_s ({} s), \
-                 or a hung database would use up the whole retry deadline in one attempt",
-                self.db_operation_timeout_ms,
-                self.db_retry_deadline_s
-            );
-        }
         Ok(())
     }
 
@@ -235,8 +225,16 @@ impl Settings {
         Duration::from_secs_f64(self.db_retry_deadline_s)
     }
 
+    /// The bound on one attempt of database work: never longer than the
+    /// whole retry deadline (when there is one), or a single hung attempt
+    /// would use it all up.
     pub fn db_operation_timeout(&self) -> Duration {
-        Duration::from_millis(self.db_operation_timeout_ms)
+        let own = Duration::from_millis(self.db_operation_timeout_ms);
+        if self.db_retry_deadline_s > 0.0 {
+            own.min(self.db_retry_deadline())
+        } else {
+            own
+        }
     }
 
     pub fn argon2_workers(&self) -> usize {
@@ -396,6 +394,22 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
+    }
+
+    #[test]
+    fn one_database_attempt_never_outlasts_the_retry_deadline() {
+        let s = Settings::load_from(None, env(&[])).unwrap();
+        assert_eq!(s.db_operation_timeout(), Duration::from_millis(3000));
+        let s = Settings::load_from(None, env(&[("TWOFA_DB_RETRY_DEADLINE_S", "1")])).unwrap();
+        assert_eq!(s.db_operation_timeout(), Duration::from_secs(1));
+        let s = Settings::load_from(None, env(&[("TWOFA_DB_RETRY_DEADLINE_S", "0")])).unwrap();
+        assert_eq!(s.db_operation_timeout(), Duration::from_millis(3000));
+        let err =
+            Settings::load_from(None, env(&[("TWOFA_DB_OPERATION_TIMEOUT_MS", "50")])).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("db_operation_timeout_ms"),
+            "{err:#}"
+        );
     }
 
     #[test]
