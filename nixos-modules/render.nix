@@ -134,7 +134,7 @@ in {
     node = c.nodes.${nodeName};
     state = haproxyState;
   in ''
-    vrrp_track_file haproxy_state {
+    track_file haproxy_state {
       file "${state.file}"
       # Until HAProxy's unit says it runs, it does not.
       init_file ${state.stopped}

@@ -446,14 +446,17 @@ impl Lab {
                         .with_context(|| format!("haproxy-state.json has no {k}"))
                 };
                 let script = format!(
-                    "setpriv --reuid haproxy --regid haproxy --init-groups -- /usr/sbin/haproxy -Ws -f {cfg} & echo $! > {pid}; \
-                     echo {running} > {track}; wait $!; rc=$?; echo {stopped} > {track}; exit $rc",
+                    "setpriv --reuid haproxy --regid haproxy --init-groups -- /usr/sbin/haproxy -Ws -f {cfg} & child=$!; \
+                     echo {running} > {track}; echo $child > {pid}; wait $child; rc=$?; echo {stopped} > {track}; exit $rc",
                     cfg = p(&d.join("haproxy.cfg")),
                     pid = p(&pid_file),
                     track = field("file")?,
                     running = field("running")?,
                     stopped = field("stopped")?,
                 );
+                // The track file is written before the pid file, so a
+                // keepalived started after this returns never finds it
+                // missing (its init_file would then race the wrapper).
                 let wrapper_pid = d.join("haproxy-wrapper.pid");
                 procs::spawn(Spec {
                     ns: &ns,
