@@ -25,7 +25,10 @@ pub const PATRONI_VERSION: &str = "4.1.0";
 /// the lab takes from Debian 12 instead, as a release line: the lab names,
 /// in its results, every component whose line differs (compared on as many
 /// components as given here: PostgreSQL's major, etcd's 3.x minor).
-/// Patroni must be equal.
+/// Patroni must be equal. Patroni, PostgreSQL and etcd are the pin's
+/// (docs/nix.md); HAProxy's and keepalived's lines are nixos-25.11's as
+/// known when this was written: `nix eval nixpkgs#haproxy.version` on a
+/// machine with the pinned nixpkgs confirms them.
 const IMAGE_VERSIONS: &[(&str, &str)] = &[
     ("patroni", PATRONI_VERSION),
     ("postgresql", "15"),
