@@ -2,8 +2,9 @@
 # topology (builtins only, no nixpkgs). nixos-modules/roles/proxy.nix hands
 # them to services.haproxy and services.keepalived; `cargo xtask nix`
 # evaluates the same functions with nix-instantiate and runs the real
-# `haproxy -c` and `keepalived --config-test` on the result. The lab writes
-# the same settings from the same topology keys (docs/nix.md, side by side).
+# `haproxy -c` and `keepalived --config-test` on the result. The lab runs
+# these very texts (through vm-tests/eval-modules.nix), changed only by the
+# entries of vm-tests/lab-substitutions.toml.
 let
   join = builtins.concatStringsSep;
   when = cond: text:
@@ -11,6 +12,19 @@ let
     then text
     else "";
   cluster = import ./cluster.nix;
+
+  # Whether HAProxy runs, as a keepalived track file: the HAProxy unit
+  # writes `running` from ExecStartPost= and `stopped` from ExecStopPost=
+  # (systemd runs the latter however the process ended, SIGKILL included);
+  # the lab's supervisor writes the same values around the process it
+  # starts. keepalived reads it by inotify, so a dead HAProxy gives the VIP
+  # away at once. Both the images and the lab run this one mechanism
+  # (vrrp_track_process gets no process events inside a network namespace).
+  haproxyState = {
+    file = "/run/twofa-haproxy.state";
+    running = "0";
+    stopped = "1";
+  };
 in {
   # haproxy.cfg after the NixOS module's own `global` section.
   haproxy = {
@@ -106,11 +120,10 @@ in {
     weight = 0;
   };
 
-  # services.keepalived.extraConfig. keepalived resolves track_process names
-  # while parsing, and the NixOS module writes extraConfig after the
-  # instances it generates, so the vrrp_track_process and the instance that
-  # uses it are both written here, in that order; the vrrp_script
-  # (vrrpScripts) comes earlier in the file.
+  inherit haproxyState;
+
+  # services.keepalived.extraConfig: the track file and the instance (the
+  # module writes extraConfig after its own instances, so both are here).
   keepalived = {
     topology,
     nodeName,
@@ -119,11 +132,12 @@ in {
     inherit (topology) vrrp;
     c = cluster topology;
     node = c.nodes.${nodeName};
+    state = haproxyState;
   in ''
-    vrrp_track_process haproxy {
-      process haproxy
-      quorum 1
-      weight 0
+    track_file haproxy_state {
+      file "${state.file}"
+      # Until HAProxy's unit says it runs, it does not.
+      init_file ${state.stopped}
     }
 
     vrrp_instance twofa {
@@ -143,8 +157,9 @@ in {
       track_script {
         proxy_serves
       }
-      track_process {
-        haproxy
+      # weight 0: any value but ${state.running} puts the instance in FAULT.
+      track_file {
+        haproxy_state weight 0
       }
     }
   '';

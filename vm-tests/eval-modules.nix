@@ -100,6 +100,68 @@ let
     then c
     else [c];
   rulesOf = m: join "\n" (map (c: c.networking.firewall.extraInputRules or "") (definitionsOf m));
+  # A module's definitions folded into one set (later ones win; enough for
+  # the services the roles configure, which no two definitions share).
+  merged = m: builtins.foldl' recursiveUpdate {} (definitionsOf m);
+
+  render = import ../nixos-modules/render.nix;
+
+  # What nixpkgs' services.haproxy writes to /etc/haproxy.cfg: its own
+  # global section (a stats socket for reloads), then the role's text.
+  haproxyFile = text: ''
+    global
+      stats socket /run/haproxy/haproxy.sock mode 600 expose-fd listeners level user
+
+    ${text}
+  '';
+
+  # What nixpkgs' services.keepalived writes: global_defs (script security,
+  # then extraGlobalDefs), each vrrpScripts entry (run as the module's
+  # default script user), then extraConfig.
+  keepalivedFile = k: let
+    script = name: v: ''
+      vrrp_script ${name} {
+        script "${v.script}"
+        interval ${toString v.interval}
+        fall ${toString v.fall}
+        rise ${toString v.rise}
+        timeout ${toString v.timeout}
+        weight ${toString v.weight}
+        user keepalived_script
+      }
+    '';
+  in ''
+    global_defs {
+      ${lib.optionalString k.enableScriptSecurity "enable_script_security"}
+      ${k.extraGlobalDefs}
+    }
+
+    ${join "\n" (builtins.attrValues (builtins.mapAttrs script k.vrrpScripts))}
+    ${k.extraConfig}
+  '';
+
+  # What nixpkgs' services.etcd puts in the unit's environment (etcd reads
+  # its settings from ETCD_* variables); unset certificate options are left
+  # out, as the module's null filter does.
+  etcdEnvironment = e:
+    {
+      ETCD_NAME = e.name;
+      ETCD_DISCOVERY = "";
+      ETCD_DATA_DIR = "/var/lib/etcd";
+      ETCD_ADVERTISE_CLIENT_URLS = join "," e.advertiseClientUrls;
+      ETCD_LISTEN_CLIENT_URLS = join "," e.listenClientUrls;
+      ETCD_LISTEN_PEER_URLS = join "," e.listenPeerUrls;
+      ETCD_INITIAL_ADVERTISE_PEER_URLS = join "," e.initialAdvertisePeerUrls;
+      ETCD_PEER_CLIENT_CERT_AUTH = "";
+      ETCD_CLIENT_CERT_AUTH = "";
+      ETCD_INITIAL_CLUSTER = join "," e.initialCluster;
+      ETCD_INITIAL_CLUSTER_STATE = "new";
+      ETCD_INITIAL_CLUSTER_TOKEN = e.initialClusterToken;
+    }
+    // builtins.listToAttrs (map (n: {
+      name = "ETCD_${n}";
+      value = e.extraConf.${n};
+    }) (builtins.attrNames e.extraConf));
 
   # What the options of common.nix and proxy.nix hold by default on a
   # VM-test node (interface eth1, plain HTTP).
@@ -169,6 +231,8 @@ let
         {log_format = "journald";}
         // role.services.twofa.settings
         // {
+          # As vm-tests/lib.nix sets it: the load speaks plain HTTP.
+          cookie_secure = false;
           inherit (role.services.twofa) listen;
           database_url = role.services.twofa.databaseUrl;
         }
@@ -201,9 +265,34 @@ let
     # The nftables rules the firewall gets, for `nft --check`.
     extraInputRules = join "\n" (map rulesOf [common role]);
   };
+
+  # Every file (and environment) the lab's processes read on this node,
+  # exactly as the images get them; the lab changes them only by the
+  # entries of lab-substitutions.toml.
+  labFilesFor = node: let
+    e = evalNode node;
+    r = merged e.role;
+  in
+    {
+      proxy = {
+        "haproxy.cfg" = haproxyFile r.services.haproxy.config;
+        "keepalived.conf" = keepalivedFile r.services.keepalived;
+        # Where and what the HAProxy unit writes for keepalived's track file.
+        "haproxy-state.json" = render.haproxyState;
+      };
+      db = {
+        "patroni.yml" = e.patroniSettings;
+        "etcd.env" = etcdEnvironment r.services.etcd;
+      };
+      app = {
+        "twofa.toml" = e.twofaSettings;
+      };
+      client = {};
+    }
+    .${node.role};
 in
   builtins.listToAttrs (map (node: {
       inherit (node) name;
-      value = evalNode node;
+      value = evalNode node // {labFiles = labFilesFor node;};
     })
     topology.nodes)

@@ -110,8 +110,16 @@ in {
           unix_socket_directories = socketDir;
           password_encryption = "scram-sha-256";
         };
+        # Patroni checks a replica's timeline over a replication connection
+        # to its own PostgreSQL on 127.0.0.1 ("all" does not match
+        # replication): without the third line a node that rejoins after a
+        # failover cannot read its own timeline.
         pg_hba =
-          ["local all all scram-sha-256" "host all all 127.0.0.1/32 scram-sha-256"]
+          [
+            "local all all scram-sha-256"
+            "host all all 127.0.0.1/32 scram-sha-256"
+            "host replication replicator 127.0.0.1/32 scram-sha-256"
+          ]
           ++ hba "host" "all" "postgres" cluster.dbAddresses
           ++ hba "host" "replication" "replicator" cluster.dbAddresses
           ++ hba "host" "all" "rewind_user" cluster.dbAddresses

@@ -1,8 +1,8 @@
 # The proxy role: HAProxy in front of the apps and keepalived holding the
 # virtual IP. The configuration texts come from ../render.nix, pure
 # functions of the topology ([ports], [vrrp], [haproxy]) that the CI renders
-# and checks with the real haproxy and keepalived; the local lab writes the
-# same settings (docs/nix.md maps them line by line).
+# and checks with the real haproxy and keepalived; the local lab runs the
+# same texts (vm-tests/lab-substitutions.toml lists what it changes, and why).
 {
   config,
   lib,
@@ -119,6 +119,17 @@ in {
     }
 
     (lib.mkIf cfg.vrrp.enable {
+      # keepalived's track file (render.haproxyState): 0 once HAProxy is
+      # ready, 1 whenever it stops, SIGKILL included. `+`: as root, outside
+      # the unit's read-only file system.
+      systemd.services.haproxy.serviceConfig = let
+        state = render.haproxyState;
+        write = name: value: "+${pkgs.writeShellScript name "echo ${value} > ${state.file}"}";
+      in {
+        ExecStartPost = write "haproxy-running" state.running;
+        ExecStopPost = write "haproxy-stopped" state.stopped;
+      };
+
       # HAProxy binds every address, the VIP included once it arrives; this
       # also lets a bind to the VIP itself succeed on the backup.
       boot.kernel.sysctl."net.ipv4.ip_nonlocal_bind" = 1;

@@ -57,6 +57,21 @@ LOAD_DIR = "/tmp/twofa-load"
 TWOFA = "/run/current-system/sw/bin/twofa"
 
 
+
+def service_commands(action: str, service: str, signal: str = "TERM") -> list[str]:
+    """The systemctl commands of a service step. A service a scenario stops
+    stays stopped until its start_service, as in the lab (which supervises
+    nothing): a KILL signals only the unit's main process, as the lab signals
+    the pid it started (Patroni's PostgreSQL lives on), then `systemctl stop`
+    cancels the restart Restart= would schedule and runs ExecStopPost=."""
+    unit = f"{service}.service"
+    if action == "stop_service" and signal == "KILL":
+        return [
+            f"systemctl kill --signal=KILL --kill-whom=main {unit}",
+            f"systemctl stop {unit}",
+        ]
+    return [f"systemctl {action.split('_')[0]} {unit}"]
+
 class ScenarioError(Exception):
     """A scenario file the NixOS driver cannot run."""
 
@@ -401,13 +416,9 @@ class Runner:
         elif action == "unblock":
             c.bring_up(names, lambda vm: vm.unblock(), timeout)
         elif action in ("stop_service", "start_service", "restart_service"):
-            unit = f"{step['service']}.service"
-            if action == "stop_service" and step.get("signal", "TERM") == "KILL":
-                command = f"systemctl kill --signal=KILL {unit}"
-            else:
-                command = f"systemctl {action.split('_')[0]} {unit}"
+            commands = service_commands(action, step["service"], step.get("signal", "TERM"))
             for name in names:
-                c.vms[name].succeed(command)
+                c.vms[name].succeed(*commands)
         elif action == "run":
             expected = int(step.get("expect_exit", 0))
             command = c.expand(step["command"])

@@ -244,6 +244,59 @@ def check_leader_is_crashed(topology_path: str, work: Path) -> None:
     print("ok: @db-leader picked the leader, @crashed brought the same VM back")
 
 
+def check_service_faults(topology_path: str, work: Path) -> None:
+    """A killed service stays dead until the scenario starts it (as in the
+    lab): KILL hits the unit's main process, then the unit is stopped so
+    Restart= cannot bring it back; TERM and the other actions are systemctl's."""
+    scenario = work / "service-kill.toml"
+    scenario.write_text(
+        """name = "service-kill"
+description = "selftest"
+[profile.short]
+load_seconds = 1
+[profile.full]
+load_seconds = 1
+[[steps]]
+action = "stop_service"
+node = "proxy1"
+service = "haproxy"
+signal = "KILL"
+[[steps]]
+action = "start_service"
+node = "proxy1"
+service = "haproxy"
+[[steps]]
+action = "stop_service"
+node = "db1"
+service = "patroni"
+signal = "KILL"
+[[steps]]
+action = "stop_service"
+node = "db1"
+service = "etcd"
+[[steps]]
+action = "restart_service"
+node = "app1"
+service = "twofa"
+"""
+    )
+    with open(topology_path, "rb") as f:
+        world = World(tomllib.load(f), {})
+    vms = [FakeVM(n, world) for n in world.nodes]
+    sd.run_scenario(vms, subtest, topology_path, str(scenario), "short")
+    systemctl = [e for e in world.log if ": systemctl " in e and "is-active" not in e]
+    assert systemctl == [
+        "proxy1: systemctl kill --signal=KILL --kill-whom=main haproxy.service",
+        "proxy1: systemctl stop haproxy.service",
+        "proxy1: systemctl start haproxy.service",
+        "db1: systemctl kill --signal=KILL --kill-whom=main patroni.service",
+        "db1: systemctl stop patroni.service",
+        "db1: systemctl stop etcd.service",
+        "app1: systemctl restart twofa.service",
+    ], systemctl
+    print("ok: a KILLed service is killed (main process only) then stopped, so systemd does not restart it")
+
+
 def main(argv: list[str]) -> int:
     clock = FakeClock()
     time.monotonic = clock.monotonic  # type: ignore[assignment]
@@ -252,6 +305,7 @@ def main(argv: list[str]) -> int:
     with tempfile.TemporaryDirectory(prefix="twofa-driver-selftest-") as tmp:
         fixed_cases(topology_path, Path(tmp))
         check_leader_is_crashed(topology_path, Path(tmp))
+        check_service_faults(topology_path, Path(tmp))
     for path in scenario_paths:
         with open(path, "rb") as f:
             scenario = tomllib.load(f)

@@ -46,7 +46,7 @@ const DEADNIX_VERSION: &str = "1.3.1";
 /// The linters the NixOS test framework runs on a test script, and the
 /// Patroni version nixpkgs 25.11 ships (the lab pins the same), whose
 /// `--validate-config` checks the db role's configuration.
-const PY_TOOLS: &[&str] = &[
+pub const PY_TOOLS: &[&str] = &[
     "mypy==1.18.2",
     "pyflakes==3.4.0",
     "patroni[etcd3,psycopg2-binary]==4.1.0",
@@ -74,6 +74,7 @@ fn check(fix: bool) -> Result<()> {
     rendered_configs(&root)?;
     module_evaluation(&root)?;
     secrets_gathering(&root)?;
+    lab_files(&root)?;
     python_driver(&root)?;
     eprintln!("nix: {} files checked, all good", files.len());
     Ok(())
@@ -720,6 +721,62 @@ fn module_evaluation(root: &Path) -> Result<()> {
                 String::from_utf8_lossy(&out.stdout),
                 String::from_utf8_lossy(&out.stderr)
             );
+        }
+    }
+    Ok(())
+}
+
+/// The lab's files are the modules' output changed only by
+/// vm-tests/lab-substitutions.toml: every entry still matches the module
+/// output of every node that has the file, the files written the way the
+/// lab writes them read back to exactly that, and the lab's HAProxy
+/// configuration passes Debian's `haproxy -c` (the version the lab runs).
+fn lab_files(root: &Path) -> Result<()> {
+    use crate::lab::config;
+    let _t = util::step(&format!(
+        "lab files = module output modulo {}",
+        config::SUBSTITUTIONS
+    ));
+    let subs = config::Substitutions::load(root)?;
+    let modules = config::module_files(root)?;
+    let work = util::target_dir().join("nix-lab-files");
+    let cert = util::target_dir().join("nix-render/haproxy.pem");
+    for (node, module) in &modules {
+        let dir = work.join(node);
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir)?;
+        }
+        std::fs::create_dir_all(dir.join("haproxy"))?;
+        let vars = config::Vars {
+            node_dir: dir.display().to_string(),
+            twofa_bin: "/usr/bin/true".into(),
+        };
+        let files = subs.apply(node, module, &vars)?;
+        for (name, content) in &files {
+            std::fs::write(dir.join(name), config::serialize(name, content)?)?;
+        }
+        config::verify(
+            node,
+            module,
+            &config::read_back(&dir, module)?,
+            &subs,
+            &vars,
+        )?;
+        if files.contains_key("haproxy.cfg") {
+            std::fs::copy(&cert, dir.join("haproxy.pem"))?;
+            let out = Command::new("/usr/sbin/haproxy")
+                .arg("-c")
+                .arg("-f")
+                .arg(dir.join("haproxy.cfg"))
+                .output()?;
+            if !out.status.success() {
+                bail!(
+                    "haproxy -c rejects the lab's config of {node} ({}):\n{}{}",
+                    dir.join("haproxy.cfg").display(),
+                    String::from_utf8_lossy(&out.stdout),
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
         }
     }
     Ok(())

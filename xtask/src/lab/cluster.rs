@@ -1,6 +1,7 @@
 //! The lab's cluster: configuration generated from the topology, the
 //! processes of each node, bring-up, teardown and status.
 
+use super::config;
 use super::interrupted;
 use super::net;
 use super::procs::{self, Spec};
@@ -9,7 +10,6 @@ use super::KEEPALIVED_SCRIPT_USER;
 use crate::{deps, util};
 use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
-use std::fmt::Write as _;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -20,7 +20,22 @@ use std::time::{Duration, Instant};
 /// same code. Debian 12's 3.0.2 loses acknowledged writes after a healed
 /// partition.
 pub const PATRONI_VERSION: &str = "4.1.0";
-const PG_BIN: &str = "/usr/lib/postgresql/15/bin";
+
+/// What the images run (nixpkgs 25.11, the flake's pin) for each component
+/// the lab takes from Debian 12 instead, as a release line: the lab names,
+/// in its results, every component whose line differs (compared on as many
+/// components as given here: PostgreSQL's major, etcd's 3.x minor).
+/// Patroni must be equal. Patroni, PostgreSQL and etcd are the pin's
+/// (docs/nix.md); HAProxy's and keepalived's lines are nixos-25.11's as
+/// known when this was written: `nix eval nixpkgs#haproxy.version` on a
+/// machine with the pinned nixpkgs confirms them.
+const IMAGE_VERSIONS: &[(&str, &str)] = &[
+    ("patroni", PATRONI_VERSION),
+    ("postgresql", "15"),
+    ("etcd", "3.6"),
+    ("haproxy", "3.2"),
+    ("keepalived", "2.3"),
+];
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Service {
@@ -132,6 +147,9 @@ impl Lab {
                 deps::pkg("python3-venv", "/usr/lib/python3.11/ensurepip/__init__.py"),
                 deps::pkg("iproute2", "/usr/bin/ip"),
                 deps::pkg("util-linux", "/usr/bin/setpriv"),
+                deps::pkg("openssl", "/usr/bin/openssl"),
+                // The configuration comes from evaluating the NixOS modules.
+                deps::pkg("nix-bin", "/usr/bin/nix-instantiate"),
             ],
         )?;
         // Debian's own cluster must never compete with the lab's.
@@ -211,7 +229,27 @@ impl Lab {
         Ok(())
     }
 
-    /// Fresh per-node directories, secrets and configuration files.
+    fn vars(&self, node: &str) -> config::Vars {
+        config::Vars {
+            node_dir: self.node_dir(node).display().to_string(),
+            twofa_bin: self.twofa_bin().display().to_string(),
+        }
+    }
+
+    /// A node's files as the lab wrote them (what its processes read).
+    fn node_file(&self, node: &str, name: &str) -> Result<Value> {
+        let path = self.node_dir(node).join(name);
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {} (is the lab up?)", path.display()))?;
+        match config::parse(name, &text, false)? {
+            config::Content::Data(v) => Ok(v),
+            config::Content::Text(_) => bail!("{name} is not a data file"),
+        }
+    }
+
+    /// Fresh per-node directories, secrets, and each node's configuration:
+    /// the NixOS modules' files changed only by vm-tests/lab-substitutions.toml
+    /// (checked again on what was written).
     fn write_configs(&self) -> Result<()> {
         for n in &self.topo.nodes {
             let d = self.node_dir(&n.name);
@@ -226,25 +264,47 @@ impl Lab {
         }
         let sec = self.secrets();
         std::fs::create_dir_all(&sec)?;
-        std::fs::set_permissions(&sec, std::fs::Permissions::from_mode(0o755))?;
+        std::fs::set_permissions(&sec, std::fs::Permissions::from_mode(0o700))?;
         for name in ["superuser", "replication", "rewind", "app-db"] {
             write_private(&sec.join(name), &random_hex(16)?, None)?;
         }
-        write_private(&sec.join("secret-key"), &random_hex(32)?, Some("twofa"))?;
-        write_private(&sec.join("app-db"), &self.secret("app-db")?, Some("twofa"))?;
+        write_private(&sec.join("secret-key"), &random_hex(32)?, None)?;
+
+        let root = util::root();
+        let subs = config::Substitutions::load(&root)?;
+        let modules = {
+            let _t = util::step("evaluating the NixOS modules for every node");
+            config::module_files(&root)?
+        };
         for n in &self.topo.nodes {
+            let module = modules
+                .get(&n.name)
+                .with_context(|| format!("the modules rendered nothing for {}", n.name))?;
+            let vars = self.vars(&n.name);
+            let files = subs.apply(&n.name, module, &vars)?;
             match n.role {
-                Role::Db => self.write_db(n)?,
-                Role::Proxy => self.write_proxy(n)?,
-                _ => {}
+                Role::Db => self.prepare_db(n)?,
+                Role::Proxy => self.prepare_proxy(n)?,
+                Role::App => self.prepare_app(n)?,
+                Role::Client => {}
             }
+            let d = self.node_dir(&n.name);
+            for (name, content) in &files {
+                std::fs::write(d.join(name), config::serialize(name, content)?)?;
+            }
+            config::verify(
+                &n.name,
+                module,
+                &config::read_back(&d, module)?,
+                &subs,
+                &vars,
+            )?;
         }
         std::fs::create_dir_all(self.dir.join("results"))?;
         Ok(())
     }
 
-    fn write_db(&self, n: &Node) -> Result<()> {
-        let t = &self.topo;
+    fn prepare_db(&self, n: &Node) -> Result<()> {
         let d = self.node_dir(&n.name);
         for (sub, owner) in [
             ("etcd", "etcd"),
@@ -256,231 +316,58 @@ impl Lab {
             std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o700))?;
             chown(&p, owner)?;
         }
-        let etcd_hosts: Vec<String> = t
-            .by_role(Role::Db)
-            .map(|m| format!("{}:{}", m.address, t.ports.etcd_client))
-            .collect();
-        let subnet = &t.network.subnet;
-        let cfg = json!({
-            "scope": t.patroni.scope,
-            "name": n.name,
-            "restapi": {
-                "listen": format!("{}:{}", n.address, t.ports.patroni_api),
-                "connect_address": format!("{}:{}", n.address, t.ports.patroni_api),
-            },
-            "etcd3": { "hosts": etcd_hosts },
-            "bootstrap": {
-                "dcs": {
-                    "ttl": t.patroni.ttl,
-                    "loop_wait": t.patroni.loop_wait,
-                    "retry_timeout": t.patroni.retry_timeout,
-                    "maximum_lag_on_failover": 1048576,
-                    "synchronous_mode": t.patroni.synchronous_mode,
-                    "postgresql": {
-                        "use_pg_rewind": true,
-                        "use_slots": true,
-                        "parameters": {
-                            "password_encryption": "scram-sha-256",
-                            "wal_level": "replica",
-                            "hot_standby": "on",
-                            "wal_log_hints": "on",
-                            "max_wal_senders": 10,
-                            "max_replication_slots": 10,
-                            "max_connections": 100,
-                            "wal_sender_timeout": "5s",
-                            "wal_receiver_timeout": "5s",
-                        }
-                    }
-                },
-                "initdb": [{"encoding": "UTF8"}, "data-checksums", {"auth": "scram-sha-256"}],
-            },
-            "postgresql": {
-                "listen": format!("{},127.0.0.1:{}", n.address, t.ports.postgres),
-                "connect_address": format!("{}:{}", n.address, t.ports.postgres),
-                "data_dir": d.join("pgdata"),
-                "bin_dir": PG_BIN,
-                "pgpass": d.join("patroni/pgpass"),
-                // A spread checkpoint would hold a new replica for minutes.
-                "basebackup": [{"checkpoint": "fast"}],
-                "authentication": {
-                    "superuser": {"username": "postgres", "password": self.secret("superuser")?},
-                    "replication": {"username": "replicator", "password": self.secret("replication")?},
-                    "rewind": {"username": "rewind_user", "password": self.secret("rewind")?},
-                },
-                "parameters": {
-                    "unix_socket_directories": d.join("patroni"),
-                    "shared_buffers": "32MB",
-                },
-                "pg_hba": [
-                    "local all all scram-sha-256",
-                    "host all all 127.0.0.1/32 scram-sha-256",
-                    "host replication replicator 127.0.0.1/32 scram-sha-256",
-                    format!("host replication replicator {subnet} scram-sha-256"),
-                    format!("host all all {subnet} scram-sha-256"),
-                ],
-            },
-            "tags": {"nofailover": false, "noloadbalance": false, "clonefrom": false, "nosync": false},
-        });
-        // JSON is YAML: Patroni reads it as is.
-        write_private(
-            &d.join("patroni/patroni.yml"),
-            &serde_json::to_string_pretty(&cfg)?,
-            Some("postgres"),
-        )?;
-        chown(&d.join("patroni/patroni.yml"), "postgres")
+        Ok(())
     }
 
-    fn write_proxy(&self, n: &Node) -> Result<()> {
-        let t = &self.topo;
-        let h = &t.haproxy;
-        let d = self.node_dir(&n.name);
-        let mut cfg = String::new();
-        writeln!(
-            cfg,
-            "# Generated by cargo xtask lab from vm-tests/topology.toml"
-        )?;
-        writeln!(
-            cfg,
-            "global\n    log stdout format raw local0 info\n    user haproxy\n    group haproxy"
-        )?;
-        writeln!(
-            cfg,
-            "    stats socket {}/haproxy.sock mode 600 level admin",
-            d.display()
-        )?;
-        writeln!(
-            cfg,
-            "\ndefaults\n    mode http\n    log global\n    option dontlognull"
-        )?;
-        writeln!(cfg, "    timeout connect {}ms", h.timeout_connect_ms)?;
-        writeln!(
-            cfg,
-            "    timeout client {}s\n    timeout server {}s",
-            h.timeout_client_s, h.timeout_server_s
-        )?;
-        writeln!(cfg, "    timeout check {}ms", h.check_inter_ms.max(500))?;
-        writeln!(cfg, "    retries {}\n    option redispatch 1", h.retries)?;
-        writeln!(
-            cfg,
-            "    retry-on conn-failure empty-response response-timeout"
-        )?;
-        writeln!(cfg, "\nfrontend www\n    bind :{}", t.ports.http)?;
-        writeln!(cfg, "    option forwardfor")?;
-        writeln!(
-            cfg,
-            "    # A POST retried after it reached an app would consume the TOTP code there."
-        )?;
-        writeln!(cfg, "    http-request disable-l7-retry if METH_POST")?;
-        writeln!(
-            cfg,
-            "    stick-table type ip size 100k expire 30s store http_req_rate(10s)"
-        )?;
-        writeln!(cfg, "    http-request track-sc0 src")?;
-        writeln!(
-            cfg,
-            "    http-request deny deny_status 429 if {{ sc_http_req_rate(0) gt {} }}",
-            h.rate_limit_per_10s
-        )?;
-        writeln!(cfg, "    default_backend apps")?;
-        writeln!(
-            cfg,
-            "\n# What keepalived's check script asks: does this HAProxy serve?"
-        )?;
-        writeln!(
-            cfg,
-            "frontend check\n    bind 127.0.0.1:{}",
-            t.ports.proxy_check
-        )?;
-        writeln!(
-            cfg,
-            "    monitor-uri /healthz\n    monitor fail if {{ nbsrv(apps) lt 1 }}"
-        )?;
-        writeln!(cfg, "\nbackend apps\n    balance leastconn")?;
-        writeln!(
-            cfg,
-            "    option httpchk GET /readyz\n    http-check expect status 200"
-        )?;
-        writeln!(
-            cfg,
-            "    default-server inter {}ms fall {} rise {}",
-            h.check_inter_ms, h.check_fall, h.check_rise
-        )?;
-        for a in t.by_role(Role::App) {
-            writeln!(
-                cfg,
-                "    server {} {}:{} check",
-                a.name, a.address, t.ports.app
-            )?;
+    /// What the unit's LoadCredential= gives twofa: a directory of secrets
+    /// only the service's user reads ($CREDENTIALS_DIRECTORY).
+    fn prepare_app(&self, n: &Node) -> Result<()> {
+        let creds = self.node_dir(&n.name).join("credentials");
+        std::fs::create_dir_all(&creds)?;
+        for (name, secret) in [
+            ("secret-key", "secret-key"),
+            ("database-password", "app-db"),
+        ] {
+            let p = creds.join(name);
+            std::fs::write(&p, format!("{}\n", self.secret(secret)?))?;
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o400))?;
+            chown(&p, "twofa")?;
         }
-        std::fs::write(d.join("haproxy.cfg"), cfg)?;
+        std::fs::set_permissions(&creds, std::fs::Permissions::from_mode(0o500))?;
+        chown(&creds, "twofa")
+    }
 
-        let v = &t.vrrp;
-        let peers: Vec<String> = t
-            .by_role(Role::Proxy)
-            .filter(|p| p.name != n.name)
-            .map(|p| format!("        {}", p.address))
-            .collect();
-        let mut k = String::new();
-        writeln!(
-            k,
-            "# Generated by cargo xtask lab from vm-tests/topology.toml"
+    /// HAProxy's runtime directory and the self-signed certificate the
+    /// proxy role's twofa-proxy-certificate unit makes at first boot.
+    fn prepare_proxy(&self, n: &Node) -> Result<()> {
+        let d = self.node_dir(&n.name);
+        let run = d.join("haproxy");
+        std::fs::create_dir_all(&run)?;
+        chown(&run, "haproxy")?;
+        let vip = &self.topo.network.vip;
+        let (key, crt) = (d.join("key.pem"), d.join("cert.pem"));
+        util::output(
+            Command::new("openssl")
+                .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
+                .args(["ec_paramgen_curve:prime256v1", "-nodes", "-days", "3650"])
+                .arg("-subj")
+                .arg(format!("/CN={vip}"))
+                .arg("-addext")
+                .arg(format!("subjectAltName=IP:{vip},DNS:{}", n.name))
+                .arg("-keyout")
+                .arg(&key)
+                .arg("-out")
+                .arg(&crt),
         )?;
-        writeln!(
-            k,
-            "global_defs {{\n    router_id {}\n    vrrp_version {}",
-            n.name, v.version
+        let pem = d.join("haproxy.pem");
+        std::fs::write(
+            &pem,
+            std::fs::read_to_string(&crt)? + &std::fs::read_to_string(&key)?,
         )?;
-        writeln!(
-            k,
-            "    script_user keepalived_script\n    enable_script_security\n}}"
-        )?;
-        writeln!(k, "vrrp_script proxy_serves {{")?;
-        writeln!(
-            k,
-            "    script \"{} probe http http://127.0.0.1:{}/healthz --timeout-ms 800\"",
-            self.twofa_bin().display(),
-            t.ports.proxy_check
-        )?;
-        writeln!(
-            k,
-            "    interval {}\n    fall {}\n    rise {}\n}}",
-            v.script_interval, v.script_fall, v.script_rise
-        )?;
-        // The images use vrrp_track_process; the kernel's process connector
-        // only reports to the initial network namespace, so in the lab the
-        // wrapper that starts HAProxy writes 1 here the instant it exits.
-        writeln!(
-            k,
-            "track_file haproxy_exited {{\n    file \"{}/haproxy.track\"\n    weight 0\n}}",
-            d.display()
-        )?;
-        writeln!(
-            k,
-            "vrrp_instance twofa {{\n    state BACKUP\n    interface eth0"
-        )?;
-        writeln!(
-            k,
-            "    virtual_router_id {}\n    priority {}",
-            v.virtual_router_id,
-            n.vrrp_priority.unwrap_or(100)
-        )?;
-        writeln!(
-            k,
-            "    advert_int {}\n    unicast_src_ip {}",
-            v.advert_int, n.address
-        )?;
-        writeln!(k, "    unicast_peer {{\n{}\n    }}", peers.join("\n"))?;
-        writeln!(
-            k,
-            "    virtual_ipaddress {{\n        {}/{} dev eth0\n    }}",
-            t.network.vip, t.network.prefix_length
-        )?;
-        writeln!(k, "    track_script {{\n        proxy_serves\n    }}")?;
-        writeln!(
-            k,
-            "    track_file {{\n        haproxy_exited weight 0\n    }}\n}}"
-        )?;
-        std::fs::write(d.join("keepalived.conf"), k)?;
+        std::fs::remove_file(&key)?;
+        std::fs::remove_file(&crt)?;
+        util::run(Command::new("chgrp").arg("haproxy").arg(&pem))?;
+        std::fs::set_permissions(&pem, std::fs::Permissions::from_mode(0o640))?;
         Ok(())
     }
 
@@ -494,8 +381,12 @@ impl Lab {
         procs::read_pid(&self.pid_file(node, svc)).filter(|&p| procs::alive(p))
     }
 
+    /// Starts a service the way its unit does: the same program, the files
+    /// the modules render (see write_configs), secrets as the unit hands
+    /// them over. The lab supervises nothing: a service that dies stays
+    /// dead until a scenario starts it (vm-tests/README.md).
     pub fn start_service(&self, node: &str, svc: Service) -> Result<u32> {
-        let n = self.topo.node(node)?.clone();
+        self.topo.node(node)?;
         let t = &self.topo;
         let d = self.node_dir(node);
         let ns = net::ns(node);
@@ -505,85 +396,70 @@ impl Lab {
         let s = |x: &str| x.to_string();
         let p = |x: &Path| x.display().to_string();
         let (user, argv, env): (Option<&str>, Vec<String>, Vec<(String, String)>) = match svc {
+            // The unit runs etcd with no arguments and its settings in ETCD_*.
             Service::Etcd => {
-                let cluster: Vec<String> = t
-                    .by_role(Role::Db)
-                    .map(|m| format!("{}=http://{}:{}", m.name, m.address, t.ports.etcd_peer))
+                let env = self.node_file(node, "etcd.env")?;
+                let env = env
+                    .as_object()
+                    .context("etcd.env holds no variables")?
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
                     .collect();
-                let a = &n.address;
-                (
-                    Some("etcd"),
-                    vec![
-                        s("/usr/bin/etcd"),
-                        s("--name"),
-                        s(node),
-                        s("--data-dir"),
-                        p(&d.join("etcd")),
-                        s("--listen-peer-urls"),
-                        format!("http://{a}:{}", t.ports.etcd_peer),
-                        s("--initial-advertise-peer-urls"),
-                        format!("http://{a}:{}", t.ports.etcd_peer),
-                        s("--listen-client-urls"),
-                        format!("http://{a}:{0},http://127.0.0.1:{0}", t.ports.etcd_client),
-                        s("--advertise-client-urls"),
-                        format!("http://{a}:{}", t.ports.etcd_client),
-                        s("--initial-cluster"),
-                        cluster.join(","),
-                        s("--initial-cluster-state"),
-                        s("new"),
-                        s("--initial-cluster-token"),
-                        format!("{}-lab", t.patroni.scope),
-                        s("--heartbeat-interval"),
-                        t.etcd.heartbeat_interval_ms.to_string(),
-                        s("--election-timeout"),
-                        t.etcd.election_timeout_ms.to_string(),
-                        format!("--pre-vote={}", t.etcd.pre_vote),
-                        s("--enable-v2=false"),
-                    ],
-                    vec![],
-                )
+                (Some("etcd"), vec![s("/usr/bin/etcd")], env)
             }
+            // The unit's environmentFiles carry the passwords.
             Service::Patroni => (
                 Some("postgres"),
                 vec![
                     p(&self.venv().join("bin/patroni")),
-                    p(&d.join("patroni/patroni.yml")),
+                    p(&d.join("patroni.yml")),
                 ],
-                vec![(s("HOME"), p(&d.join("patroni")))],
+                vec![
+                    (s("HOME"), p(&d.join("patroni"))),
+                    (s("PATRONI_SUPERUSER_PASSWORD"), self.secret("superuser")?),
+                    (
+                        s("PATRONI_REPLICATION_PASSWORD"),
+                        self.secret("replication")?,
+                    ),
+                    (s("PATRONI_REWIND_PASSWORD"), self.secret("rewind")?),
+                ],
             ),
-            Service::Twofa => {
-                let proxies: Vec<String> = t
-                    .by_role(Role::Proxy)
-                    .map(|x| format!("{}/32", x.address))
-                    .collect();
-                let sec = self.secrets();
-                (
-                    Some("twofa"),
-                    vec![p(&self.twofa_bin()), s("serve")],
-                    vec![
-                        (s("TWOFA_LISTEN"), format!("{}:{}", n.address, t.ports.app)),
-                        (s("TWOFA_DATABASE_URL"), t.database_url()),
-                        (s("TWOFA_DATABASE_PASSWORD_FILE"), p(&sec.join("app-db"))),
-                        (s("TWOFA_SECRET_KEY_FILE"), p(&sec.join("secret-key"))),
-                        (s("TWOFA_COOKIE_SECURE"), s("false")),
-                        (s("TWOFA_TRUSTED_PROXIES"), proxies.join(",")),
-                        (
-                            s("TWOFA_DB_RETRY_DEADLINE_S"),
-                            t.app.db_retry_deadline_s.to_string(),
-                        ),
-                        (s("TWOFA_LOG"), s("info")),
-                        (s("TWOFA_LOG_FORMAT"), s("text")),
-                    ],
-                )
-            }
+            // `twofa serve --config` with LoadCredential's directory.
+            Service::Twofa => (
+                Some("twofa"),
+                vec![
+                    p(&self.twofa_bin()),
+                    s("serve"),
+                    s("--config"),
+                    p(&d.join("twofa.toml")),
+                ],
+                vec![(s("CREDENTIALS_DIRECTORY"), p(&d.join("credentials")))],
+            ),
+            // The unit: `haproxy -Ws -f …` as the haproxy user with
+            // CAP_NET_BIND_SERVICE (here: unprivileged ports in the
+            // namespace), ExecStartPost= and ExecStopPost= writing the
+            // keepalived track file; this shell does what systemd does.
             Service::Haproxy => {
-                let track = d.join("haproxy.track");
+                net::sysctl(&ns, "net.ipv4.ip_unprivileged_port_start", "0")?;
+                let state = self.node_file(node, "haproxy-state.json")?;
+                let field = |k: &str| -> Result<String> {
+                    state[k]
+                        .as_str()
+                        .map(str::to_owned)
+                        .with_context(|| format!("haproxy-state.json has no {k}"))
+                };
                 let script = format!(
-                    "/usr/sbin/haproxy -f {cfg} & echo $! > {pid}; echo 0 > {track}; wait $!; rc=$?; echo 1 > {track}; exit $rc",
+                    "setpriv --reuid haproxy --regid haproxy --init-groups -- /usr/sbin/haproxy -Ws -f {cfg} & child=$!; \
+                     echo {running} > {track}; echo $child > {pid}; wait $child; rc=$?; echo {stopped} > {track}; exit $rc",
                     cfg = p(&d.join("haproxy.cfg")),
                     pid = p(&pid_file),
-                    track = p(&track),
+                    track = field("file")?,
+                    running = field("running")?,
+                    stopped = field("stopped")?,
                 );
+                // The track file is written before the pid file, so a
+                // keepalived started after this returns never finds it
+                // missing (its init_file would then race the wrapper).
                 let wrapper_pid = d.join("haproxy-wrapper.pid");
                 procs::spawn(Spec {
                     ns: &ns,
@@ -838,6 +714,7 @@ impl Lab {
             phases.insert(name.to_string(), json!((s * 10.0).round() / 10.0));
             *since = Instant::now();
         };
+        let versions = self.versions()?;
         let mut since = Instant::now();
         self.write_configs()?;
         net::create(&self.topo)?;
@@ -917,7 +794,73 @@ impl Lab {
             "bring_up_s": (total * 10.0).round() / 10.0,
             "phases_s": phases,
             "patroni_version": PATRONI_VERSION,
+            "versions": versions,
         }))
+    }
+
+    /// Each component's version here and on the images; refuses a Patroni
+    /// other than the images' (its leader-key handling decides whether a
+    /// healed partition loses writes).
+    pub fn versions(&self) -> Result<Value> {
+        let probe = |program: PathBuf, arg: &str| -> Result<String> {
+            let out = Command::new(&program)
+                .arg(arg)
+                .output()
+                .with_context(|| format!("running {} {arg}", program.display()))?;
+            let text = String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr);
+            version_in(&text)
+                .with_context(|| format!("no version in `{} {arg}`: {text}", program.display()))
+        };
+        let lab = [
+            (
+                "patroni",
+                probe(self.venv().join("bin/patroni"), "--version")?,
+            ),
+            (
+                "postgresql",
+                probe("/usr/lib/postgresql/15/bin/postgres".into(), "--version")?,
+            ),
+            ("etcd", probe("/usr/bin/etcd".into(), "--version")?),
+            ("haproxy", probe("/usr/sbin/haproxy".into(), "-v")?),
+            (
+                "keepalived",
+                probe("/usr/sbin/keepalived".into(), "--version")?,
+            ),
+        ];
+        let mut out = serde_json::Map::new();
+        let mut differ = Vec::new();
+        for (name, here) in lab {
+            let image = IMAGE_VERSIONS
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| *v)
+                .unwrap_or("?");
+            let parts = image.split('.').count();
+            let line = |v: &str| v.split('.').take(parts).collect::<Vec<_>>().join(".");
+            let line_differs = line(&here) != line(image);
+            if line_differs {
+                differ.push(format!("{name} {here} (images: {image})"));
+            }
+            out.insert(
+                name.into(),
+                json!({"lab": here, "images": image, "line_differs": line_differs}),
+            );
+        }
+        if out["patroni"]["lab"] != PATRONI_VERSION {
+            bail!(
+                "the lab's Patroni is {}, the images' is {PATRONI_VERSION}: rerun `cargo xtask lab up` to reinstall it",
+                out["patroni"]["lab"]
+            );
+        }
+        if !differ.is_empty() {
+            eprintln!(
+                "    release lines differ from the images': {}",
+                differ.join(", ")
+            );
+        }
+        out.insert("differ_from_images".into(), json!(differ));
+        Ok(Value::Object(out))
     }
 
     fn alive_or_fail(&self, node: &str, svc: Service) -> Result<()> {
@@ -1133,6 +1076,21 @@ impl Lab {
     }
 }
 
+/// The first dotted version number in a program's `--version` output
+/// ("HAProxy version 2.6.12-1", "Keepalived v2.2.7", "patroni 4.1.0").
+fn version_in(text: &str) -> Option<String> {
+    text.split(|c: char| c.is_whitespace() || c == ',' || c == '(' || c == ')')
+        .map(|w| w.trim_start_matches('v'))
+        .find(|w| w.starts_with(|c: char| c.is_ascii_digit()) && w.contains('.'))
+        .map(|w| {
+            w.chars()
+                .take_while(|c| c.is_ascii_digit() || *c == '.')
+                .collect::<String>()
+                .trim_end_matches('.')
+                .to_string()
+        })
+}
+
 fn show(r: &Result<(u16, String)>) -> String {
     match r {
         Ok((c, b)) => format!("{c} {}", b.chars().take(80).collect::<String>().trim()),
@@ -1167,4 +1125,36 @@ fn chown(path: &Path, user: &str) -> Result<()> {
             .arg(path),
     )
     .map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_are_read_from_each_programs_banner() {
+        for (banner, v) in [
+            (
+                "HAProxy version 2.6.12-1+deb12u1 2023/12/16 - https://haproxy.org/",
+                "2.6.12",
+            ),
+            ("Keepalived v2.2.7 (01/16,2022)\n\nCopyright", "2.2.7"),
+            ("patroni 4.1.0\n", "4.1.0"),
+            ("etcd Version: 3.4.23\nGit SHA: Not provided", "3.4.23"),
+            (
+                "postgres (PostgreSQL) 15.14 (Debian 15.14-0+deb12u1)",
+                "15.14",
+            ),
+        ] {
+            assert_eq!(version_in(banner).as_deref(), Some(v), "{banner}");
+        }
+    }
+
+    /// The nix check validates the db role's configuration with the Patroni
+    /// the lab runs.
+    #[test]
+    fn the_nix_check_pins_the_labs_patroni() {
+        let pinned = format!("patroni[etcd3,psycopg2-binary]=={PATRONI_VERSION}");
+        assert!(crate::nix::PY_TOOLS.contains(&pinned.as_str()));
+    }
 }

@@ -8,6 +8,7 @@
 //! `target/lab/results/`.
 
 mod cluster;
+pub mod config;
 mod net;
 mod procs;
 mod scenario;

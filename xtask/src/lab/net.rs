@@ -40,7 +40,7 @@ fn ip(args: &[&str]) -> Result<()> {
     util::output(Command::new("ip").args(args)).map(|_| ())
 }
 
-fn sysctl(ns: &str, key: &str, value: &str) -> Result<()> {
+pub fn sysctl(ns: &str, key: &str, value: &str) -> Result<()> {
     util::output(Command::new("ip").args([
         "netns",
         "exec",

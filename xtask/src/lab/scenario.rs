@@ -695,6 +695,15 @@ pub fn run_one(lab: &Lab, name: &str, full: bool, seed: Option<u64>) -> Result<b
         verdict(&scenario.lab.expect, &figures, &mut failures);
     }
     let passed = failures.is_empty();
+    // What ran: the lab's versions beside the images' (from bring-up).
+    if let Some(v) = std::fs::read_to_string(lab.dir.join("results/bring-up.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+        .map(|b| b["versions"].clone())
+        .filter(|v| !v.is_null())
+    {
+        figures.insert("versions".into(), v);
+    }
     figures.insert("passed".into(), json!(passed));
     figures.insert("failures".into(), json!(failures));
     figures.insert(

@@ -1,5 +1,7 @@
-//! `vm-tests/topology.toml`, the one description of the cluster. Every
-//! address, port and timing the lab uses comes from here.
+//! `vm-tests/topology.toml`, the one description of the cluster: the
+//! addresses and ports the lab builds its network from and observes the
+//! cluster with. The services' settings derived from it come from the
+//! NixOS modules (config.rs), so only what the lab itself needs is read.
 
 use anyhow::{bail, Context, Result};
 use serde::Deserialize;
@@ -9,9 +11,6 @@ use std::path::Path;
 pub struct Topology {
     pub network: Network,
     pub ports: Ports,
-    pub vrrp: Vrrp,
-    pub haproxy: Haproxy,
-    pub etcd: Etcd,
     pub patroni: Patroni,
     pub app: App,
     pub nodes: Vec<Node>,
@@ -19,7 +18,6 @@ pub struct Topology {
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct Network {
-    pub subnet: String,
     pub prefix_length: u8,
     pub vip: String,
 }
@@ -27,60 +25,21 @@ pub struct Network {
 #[derive(Debug, Clone, Deserialize)]
 pub struct Ports {
     pub http: u16,
-    pub proxy_check: u16,
     pub app: u16,
     pub postgres: u16,
     pub patroni_api: u16,
     pub etcd_client: u16,
-    pub etcd_peer: u16,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct Vrrp {
-    pub virtual_router_id: u8,
-    pub version: u8,
-    pub advert_int: f64,
-    pub script_interval: u32,
-    pub script_fall: u32,
-    pub script_rise: u32,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct Haproxy {
-    pub check_inter_ms: u32,
-    pub check_fall: u32,
-    pub check_rise: u32,
-    pub timeout_connect_ms: u32,
-    pub timeout_client_s: u32,
-    pub timeout_server_s: u32,
-    pub retries: u32,
-    pub rate_limit_per_10s: u32,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct Etcd {
-    pub heartbeat_interval_ms: u32,
-    pub election_timeout_ms: u32,
-    pub pre_vote: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct Patroni {
-    pub scope: String,
-    pub ttl: u32,
-    pub loop_wait: u32,
-    pub retry_timeout: u32,
     pub synchronous_mode: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct App {
-    pub db_retry_deadline_s: u32,
     pub database: String,
     pub database_user: String,
-    /// libpq/tokio-postgres options appended to the multi-host URL.
-    #[serde(default)]
-    pub database_url_options: String,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
@@ -147,21 +106,6 @@ impl Topology {
 
     pub fn client(&self) -> &Node {
         self.by_role(Role::Client).next().expect("validated")
-    }
-
-    /// The multi-host URL every app uses to reach the writable database.
-    pub fn database_url(&self) -> String {
-        let hosts: Vec<&str> = self.by_role(Role::Db).map(|n| n.address.as_str()).collect();
-        format!(
-            "host={} port={} dbname={} user={} target_session_attrs=read-write {}",
-            hosts.join(","),
-            self.ports.postgres,
-            self.app.database,
-            self.app.database_user,
-            self.app.database_url_options
-        )
-        .trim_end()
-        .to_string()
     }
 
     pub fn vip_url(&self) -> String {
