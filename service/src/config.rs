@@ -47,6 +47,9 @@ pub struct Settings {
     pub login_challenge_ttl_s: u64,
     /// Failed password attempts one source IP may make per minute.
     pub ip_failed_logins_per_minute: u32,
+    /// Registration attempts (each costs a password hash) one source may
+    /// make per minute.
+    pub ip_registrations_per_minute: u32,
     pub purge_interval_s: u64,
     /// After SIGTERM: how long /readyz reports 503 before the listener closes,
     /// so the proxies stop sending new requests first.
@@ -85,6 +88,7 @@ impl Default for Settings {
             session_ttl_s: 8 * 3600,
             login_challenge_ttl_s: 300,
             ip_failed_logins_per_minute: 30,
+            ip_registrations_per_minute: 10,
             purge_interval_s: 60,
             drain_delay_ms: 1500,
             shutdown_timeout_s: 10,
@@ -117,6 +121,7 @@ const ENV_VARS: &[&str] = &[
     "session_ttl_s",
     "login_challenge_ttl_s",
     "ip_failed_logins_per_minute",
+    "ip_registrations_per_minute",
     "purge_interval_s",
     "drain_delay_ms",
     "shutdown_timeout_s",

@@ -31,6 +31,7 @@ pub fn build_app(settings: Settings) -> Result<App> {
     let keys = settings.secret_keys()?;
     let secrets = SecretBox::new(&keys)?;
     let csrf = Csrf::new(secrets.derive("twofa csrf v1"), CSRF_LIFETIME_S);
+    let device = crate::auth::device::DeviceKey::new(secrets.derive("twofa device v1"));
     let hashing = PasswordHashing::new(
         settings.argon2_memory_kib,
         settings.argon2_iterations,
@@ -47,6 +48,7 @@ pub fn build_app(settings: Settings) -> Result<App> {
         hashing,
         secrets,
         csrf,
+        device,
         draining: Default::default(),
     }))
 }

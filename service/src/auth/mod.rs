@@ -2,6 +2,7 @@
 //! secret encryption, random tokens and CSRF, e-mail normalisation.
 
 pub mod crypto;
+pub mod device;
 pub mod password;
 pub mod tokens;
 pub mod totp;

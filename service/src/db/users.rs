@@ -77,6 +77,52 @@ pub async fn record_code_failure(c: &impl GenericClient, id: i64) -> Result<Code
     })
 }
 
+/// Why a code may not be tried now.
+pub enum CodeRefusal {
+    Throttled(i64),
+    Locked,
+}
+
+/// Takes one code attempt before the code is checked, in one atomic
+/// statement: counted as a wrong code now (a right one clears the counter),
+/// unless the account must wait or is locked (`allow_locked`: a recovery
+/// code, the way out of the lock). The 100th attempt sets the lock.
+/// `Ok(failures)`: the attempt may go ahead.
+pub async fn claim_code_attempt(
+    c: &impl GenericClient,
+    id: i64,
+    allow_locked: bool,
+) -> Result<Result<i32, CodeRefusal>, Error> {
+    let st = c
+        .prepare_cached(
+            "UPDATE users SET totp_failures = totp_failures + 1,
+                 totp_blocked_until = CASE WHEN totp_failures + 1 >= 5
+                     THEN now() + make_interval(secs => least(900, power(2, totp_failures + 1 - 4)))
+                     ELSE NULL END,
+                 locked = locked OR totp_failures + 1 >= 100
+             WHERE id = $1 AND (totp_blocked_until IS NULL OR totp_blocked_until <= now())
+               AND (NOT locked OR $2)
+             RETURNING totp_failures",
+        )
+        .await?;
+    if let Some(row) = c.query_opt(&st, &[&id, &allow_locked]).await? {
+        return Ok(Ok(row.get(0)));
+    }
+    let Some(user) = by_id(c, id).await? else {
+        return Ok(Err(CodeRefusal::Locked));
+    };
+    Ok(Err(if user.locked && !allow_locked {
+        CodeRefusal::Locked
+    } else {
+        CodeRefusal::Throttled(user.totp_retry_after_s.max(1))
+    }))
+}
+
+/// Whether the account is locked (read after a claimed attempt failed).
+pub async fn is_locked(c: &impl GenericClient, id: i64) -> Result<bool, Error> {
+    Ok(by_id(c, id).await?.is_some_and(|u| u.locked))
+}
+
 /// A right code or a recovery code: the counter starts again. A recovery
 /// code also lifts the lock (`unlock`).
 pub async fn clear_code_failures(

@@ -3,7 +3,7 @@
 use super::{raw_body, request, with_app, Outcome, Page, RawBody, Req};
 use crate::auth::password::{check_new_password, Weakness};
 use crate::auth::{normalize_email, tokens};
-use crate::db::{audit, challenges, users};
+use crate::db::{audit, challenges, throttle, users};
 use crate::metrics::METRICS;
 use crate::{handler, with_db, App};
 use std::collections::HashMap;
@@ -89,6 +89,28 @@ async fn submit(app: &App, req: &Req, body: RawBody) -> Outcome {
     let Some(email) = email.filter(|_| errors.is_empty()) else {
         return show(app, req, StatusCode::BAD_REQUEST, shown_email, errors).await;
     };
+
+    // Each attempt that would cost a hash takes one of this source's
+    // registrations per minute first, atomically.
+    let reg_key = format!("reg:{}", super::source_key(req.ip));
+    let cap = app.settings.ip_registrations_per_minute as i32;
+    let wait = with_db!(app.db, |c| Ok(throttle::claim_in_window(
+        &*c, &reg_key, cap
+    )
+    .await?))?;
+    if let Some(seconds) = wait {
+        METRICS.throttled.inc();
+        errors.insert(
+            "email",
+            app.pages.text(
+                req.lang,
+                "login_throttled",
+                &[("seconds", &seconds.to_string())],
+            ),
+        );
+        let resp = show(app, req, StatusCode::TOO_MANY_REQUESTS, shown_email, errors).await?;
+        return Ok(Page::from(resp).retry_after(seconds).done());
+    }
 
     let hash = app.hashing.hash(password).await?;
     let challenge = tokens::random_token();

@@ -9,5 +9,6 @@ mod failover;
 mod flow;
 mod headers;
 mod operations;
+mod security;
 mod throttling;
 mod two_apps;
