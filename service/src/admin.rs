@@ -10,6 +10,7 @@ use zeroize::Zeroizing;
 /// Creates an account; it enrols an authenticator at its first login.
 pub async fn add(app: &App, email: &str, password: Zeroizing<String>) -> Result<()> {
     let email = normalize_email(email).context("not a valid e-mail address")?;
+    let password = crate::auth::password::normalize_password(&password);
     if let Some(weak) = check_new_password(&password) {
         bail!("password refused: {weak:?} (at least 12 characters, not a common password)");
     }

@@ -16,6 +16,9 @@ use zeroize::Zeroizing;
 pub struct Settings {
     /// Address the HTTP server binds.
     pub listen: SocketAddr,
+    /// Address `/metrics` is served on, never the public listener; unset:
+    /// no metrics listener at all.
+    pub metrics_listen: Option<SocketAddr>,
     /// libpq connection string (key=value or postgres:// URL, multi-host allowed).
     pub database_url: String,
     /// File holding the database password, if the URL carries none.
@@ -47,8 +50,8 @@ pub struct Settings {
     pub login_challenge_ttl_s: u64,
     /// Failed password attempts one source IP may make per minute.
     pub ip_failed_logins_per_minute: u32,
-    /// Registration attempts (each costs a password hash) one source may
-    /// make per minute.
+    /// Refused registration attempts (each costs a password hash; a taken
+    /// address is refused) one source may make per minute.
     pub ip_registrations_per_minute: u32,
     pub purge_interval_s: u64,
     /// After SIGTERM: how long /readyz reports 503 before the listener closes,
@@ -69,6 +72,7 @@ impl Default for Settings {
     fn default() -> Self {
         Settings {
             listen: "127.0.0.1:8080".parse().expect("valid default address"),
+            metrics_listen: None,
             database_url: "host=/run/postgresql dbname=twofa".into(),
             database_password_file: None,
             secret_key_file: None,
@@ -103,6 +107,7 @@ impl Default for Settings {
 /// The environment variables read, and the setting each one overrides.
 const ENV_VARS: &[&str] = &[
     "listen",
+    "metrics_listen",
     "database_url",
     "database_password_file",
     "secret_key_file",

@@ -117,6 +117,10 @@ async fn run(cli: Cli) -> Result<i32> {
             let settings = load()?;
             let app = startup::build_app(settings.clone())?;
             println!("listen            {}", settings.listen);
+            match settings.metrics_listen {
+                Some(at) => println!("metrics_listen    {at}"),
+                None => println!("metrics_listen    (none: /metrics is not served)"),
+            }
             println!("database_url      {}", settings.database_url);
             println!("secret key id     {}", app.secrets.current_key_id());
             println!("cookie_secure     {}", settings.cookie_secure);

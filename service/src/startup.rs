@@ -20,6 +20,9 @@ const CSRF_LIFETIME_S: u64 = 2 * 3600;
 /// A running service.
 pub struct Server {
     pub addr: SocketAddr,
+    /// Where `/metrics` is served, if `metrics_listen` is set.
+    pub metrics_addr: Option<SocketAddr>,
+    metrics: Option<JoinHandle<()>>,
     pub app: App,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<()>,
@@ -92,11 +95,25 @@ pub async fn start(settings: Settings) -> Result<Server> {
         .graceful(async {
             let _ = stopped.await;
         });
+    let (metrics_addr, metrics) = match app.settings.metrics_listen {
+        Some(at) => {
+            let listener = tokio::net::TcpListener::bind(at)
+                .await
+                .with_context(|| format!("cannot listen on {at} for metrics"))?;
+            let bound = listener.local_addr()?;
+            let server = warp::serve(routes::metrics_routes(app.clone())).incoming(listener);
+            tracing::info!(addr = %bound, "metrics listening");
+            (Some(bound), Some(tokio::spawn(server.run())))
+        }
+        None => (None, None),
+    };
     let task = tokio::spawn(server.run());
     let purge = tokio::spawn(purge_loop(app.clone()));
     tracing::info!(%addr, "listening");
     Ok(Server {
         addr,
+        metrics_addr,
+        metrics,
         app,
         stop: Some(stop),
         task,
@@ -118,6 +135,9 @@ impl Server {
             let _ = stop.send(());
         }
         self.purge.abort();
+        if let Some(metrics) = self.metrics.take() {
+            metrics.abort();
+        }
         let left = bound.saturating_sub(started.elapsed());
         if tokio::time::timeout(left, &mut self.task).await.is_err() {
             tracing::warn!("requests still running at the shutdown bound; stopping anyway");

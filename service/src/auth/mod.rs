@@ -4,6 +4,7 @@
 pub mod crypto;
 pub mod device;
 pub mod password;
+pub mod password_upgrade;
 pub mod tokens;
 pub mod totp;
 

@@ -4,6 +4,7 @@
 mod attack;
 pub mod flow;
 mod load;
+mod proxy;
 
 use anyhow::Result;
 
@@ -23,6 +24,9 @@ pub enum ProbeCommand {
     Replay(attack::ReplayArgs),
     /// Spread wrong codes over the apps: the throttle must engage as on one app.
     BruteForce(attack::BruteForceArgs),
+    /// Through the proxies, forge X-Forwarded-For: the per-source cap must
+    /// still count the real client; /metrics must be refused.
+    ForgedIp(proxy::ForgedIpArgs),
 }
 
 pub async fn run(cmd: ProbeCommand) -> Result<i32> {
@@ -46,5 +50,6 @@ pub async fn run(cmd: ProbeCommand) -> Result<i32> {
         ProbeCommand::Load(args) => load::run(args).await,
         ProbeCommand::Replay(args) => attack::replay(args).await,
         ProbeCommand::BruteForce(args) => attack::brute_force(args).await,
+        ProbeCommand::ForgedIp(args) => proxy::forged_ip(args).await,
     }
 }

@@ -163,14 +163,19 @@ async fn password_submit(app: &App, req: &Req, body: RawBody) -> Outcome {
         return Ok(Page::from(resp).retry_after(seconds).done());
     }
 
-    let ok = match (&email, &user) {
-        (Some(_), user) => {
-            app.hashing
-                .verify(password, user.as_ref().map(|u| u.password_hash.clone()))
-                .await?
+    let stored = user.as_ref().map(|u| u.password_hash.clone());
+    let ok = match &email {
+        Some(_) => {
+            crate::auth::password_upgrade::verify(
+                app,
+                password,
+                stored,
+                user.as_ref().map(|u| u.id),
+            )
+            .await?
         }
         // Not an address at all: nothing to look up, nothing to hash.
-        (None, _) => false,
+        None => false,
     };
     let user = user.filter(|_| ok);
     let Some(user) = user else {

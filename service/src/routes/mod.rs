@@ -5,6 +5,7 @@ mod client_ip;
 mod enroll;
 mod login;
 mod ops;
+pub use ops::metrics_routes;
 mod recovery;
 mod register;
 mod welcome;
@@ -70,7 +71,6 @@ const ROUTES: &[(&str, &str)] = &[
     ("/logout", "POST"),
     ("/healthz", "GET"),
     ("/readyz", "GET"),
-    ("/metrics", "GET"),
     ("/static/style.css", "GET"),
     ("/favicon.ico", "GET"),
 ];
@@ -595,15 +595,15 @@ mod tests {
         let proxy: IpAddr = "10.77.0.11".parse().unwrap();
         let stranger: IpAddr = "10.77.0.100".parse().unwrap();
         assert_eq!(
-            client_ip(&trusted, proxy, Some("192.0.2.7")),
+            client_ip(&trusted, proxy, &["192.0.2.7"]),
             "192.0.2.7".parse::<IpAddr>().unwrap()
         );
         assert_eq!(
-            client_ip(&trusted, proxy, Some("6.6.6.6, 192.0.2.7, 10.77.0.12")),
+            client_ip(&trusted, proxy, &["6.6.6.6, 192.0.2.7, 10.77.0.12"]),
             "192.0.2.7".parse::<IpAddr>().unwrap()
         );
-        assert_eq!(client_ip(&trusted, stranger, Some("192.0.2.7")), stranger);
-        assert_eq!(client_ip(&trusted, proxy, Some("garbage")), proxy);
-        assert_eq!(client_ip(&trusted, proxy, None), proxy);
+        assert_eq!(client_ip(&trusted, stranger, &["192.0.2.7"]), stranger);
+        assert_eq!(client_ip(&trusted, proxy, &["garbage"]), proxy);
+        assert_eq!(client_ip(&trusted, proxy, &[]), proxy);
     }
 }

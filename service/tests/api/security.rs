@@ -389,11 +389,21 @@ async fn enrolment_honours_the_lock() {
 // Finding 5: /register had no rate limit.
 
 #[tokio::test]
-async fn registrations_from_one_source_sent_at_once_stop_at_the_cap() {
+async fn refused_registrations_from_one_source_sent_at_once_stop_at_the_cap() {
     let app = TestApp::spawn_with(patient).await; // the default: 10 a minute
+    for i in 0..BURST {
+        twofa::admin::add(
+            app.app(),
+            &format!("taken{i}@example.com"),
+            zeroize::Zeroizing::new(PASSWORD.into()),
+        )
+        .await
+        .unwrap();
+    }
     let b = ready(&app, "/register").await;
+    // Probing which addresses have accounts: each costs a hash.
     let statuses = burst(vec![b; BURST], |mut b, i| async move {
-        let email = format!("reg{i}@example.com");
+        let email = format!("taken{i}@example.com");
         b.post(
             "/register",
             &[
@@ -406,9 +416,26 @@ async fn registrations_from_one_source_sent_at_once_stop_at_the_cap() {
         .status
     })
     .await;
-    assert_eq!(count(&statuses, 303), 10, "{statuses:?}");
+    assert_eq!(count(&statuses, 400), 10, "{statuses:?}");
     assert_eq!(count(&statuses, 429), BURST - 10, "{statuses:?}");
-    assert_eq!(app.count("users").await, 10);
+}
+
+#[tokio::test]
+async fn registrations_that_create_their_account_do_not_count() {
+    let app = TestApp::spawn_with(|s| s.ip_registrations_per_minute = 2).await;
+    for i in 0..5 {
+        let mut b = app.browser();
+        let r = b.register(&format!("new{i}@example.com"), PASSWORD).await;
+        assert_eq!(r.status, 303, "registration {i}");
+    }
+    let mut b = app.browser();
+    for i in 0..2 {
+        let r = b.register(&format!("new{i}@example.com"), PASSWORD).await;
+        assert_eq!(r.status, 400, "taken {i}");
+    }
+    let r = b.register("new4@example.com", PASSWORD).await;
+    assert_eq!(r.status, 429);
+    assert!(r.header("retry-after").parse::<u64>().unwrap() <= 60);
 }
 
 // Finding 6: a new login kept the old session row.
@@ -489,6 +516,36 @@ async fn ipv6_sources_share_the_cap_of_their_64() {
         )
         .await;
     assert_eq!(r.status, 401);
+}
+
+// Finding 11: /metrics was reachable by anyone through the VIP.
+
+#[tokio::test]
+async fn metrics_are_served_only_on_their_own_listener() {
+    let app = TestApp::spawn().await;
+    assert!(app.server.as_ref().unwrap().metrics_addr.is_none());
+    assert_eq!(
+        app.browser().get("/metrics").await.status,
+        404,
+        "off by default"
+    );
+    let app =
+        TestApp::spawn_with(|s| s.metrics_listen = Some("127.0.0.1:0".parse().unwrap())).await;
+    assert_eq!(
+        app.browser().get("/metrics").await.status,
+        404,
+        "never public"
+    );
+    let at = app.server.as_ref().unwrap().metrics_addr.unwrap();
+    let mut ops = Browser::new(&format!("http://{at}"));
+    let m = ops.get("/metrics").await;
+    assert_eq!(m.status, 200);
+    assert!(m.body.contains("twofa_logins_total"));
+    assert_eq!(
+        ops.get("/login").await.status,
+        404,
+        "and nothing else there"
+    );
 }
 
 // Finding 12: wrong methods answered 404; large bodies only 413 on forms.
@@ -587,4 +644,64 @@ async fn the_csrf_cookie_rotates_at_login() {
     // The page after the login carries a token for the new cookie.
     b.get("/welcome").await;
     assert_eq!(b.post("/logout", &[]).await.status, 303);
+}
+
+// Finding 8: passwords in NFKC form; trivial ones refused.
+
+/// Typed with the "ﬁ" ligature; its NFKC form is plain "five fish …".
+const LIGATURE_PASSWORD: &str = "\u{fb01}ve \u{fb01}sh swim upstream";
+const PLAIN_PASSWORD: &str = "five fish swim upstream";
+
+#[tokio::test]
+async fn passwords_are_compared_in_their_nfkc_form() {
+    let app = TestApp::spawn().await;
+    let mut b = app.browser();
+    let r = b.register("mo@example.com", LIGATURE_PASSWORD).await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let r = app.browser().login("mo@example.com", PLAIN_PASSWORD).await;
+    assert_eq!((r.status, r.location()), (303, "/enroll"));
+}
+
+#[tokio::test]
+async fn passwords_of_only_whitespace_or_one_character_are_refused() {
+    let app = TestApp::spawn().await;
+    for password in ["              ", "zzzzzzzzzzzzzzzz", "\u{3000}\u{3000}\u{3000}\u{3000}\u{3000}\u{3000}\u{3000}\u{3000}\u{3000}\u{3000}\u{3000}\u{3000}"] {
+        let before = app.snapshot().await;
+        let r = app.browser().register("ned@example.com", password).await;
+        assert_eq!(r.status, 400, "{password:?}");
+        assert!(r.body.contains("id=\"password-error\""), "{}", r.body);
+        assert_eq!(app.snapshot().await, before, "{password:?} changed nothing");
+    }
+}
+
+#[tokio::test]
+async fn a_hash_made_before_nfkc_still_works_and_moves_to_it() {
+    let app = TestApp::spawn().await;
+    // A hash of the password exactly as typed, as older versions stored it.
+    let old_hash = app
+        .app()
+        .hashing
+        .hash(zeroize::Zeroizing::new(LIGATURE_PASSWORD.into()))
+        .await
+        .unwrap();
+    let db = app.db().await;
+    db.execute(
+        "INSERT INTO users (email, password_hash) VALUES ('old@example.com', $1)",
+        &[&old_hash],
+    )
+    .await
+    .unwrap();
+    let r = app
+        .browser()
+        .login("old@example.com", LIGATURE_PASSWORD)
+        .await;
+    assert_eq!(r.status, 303);
+    let new_hash: String = db
+        .query_one("SELECT password_hash FROM users", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_ne!(new_hash, old_hash, "re-hashed in the NFKC form");
+    let r = app.browser().login("old@example.com", PLAIN_PASSWORD).await;
+    assert_eq!(r.status, 303, "the plain form now matches too");
 }

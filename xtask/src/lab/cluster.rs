@@ -365,7 +365,9 @@ impl Lab {
             "    retry-on conn-failure empty-response response-timeout"
         )?;
         writeln!(cfg, "\nfrontend www\n    bind :{}", t.ports.http)?;
-        writeln!(cfg, "    option forwardfor")?;
+        // Overwrite, never append: a client must not name its own address.
+        writeln!(cfg, "    http-request set-header X-Forwarded-For %[src]")?;
+        writeln!(cfg, "    http-request deny if {{ path -m beg /metrics }}")?;
         writeln!(
             cfg,
             "    # A POST retried after it reached an app would consume the TOTP code there."
