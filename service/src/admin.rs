@@ -68,3 +68,12 @@ pub async fn delete(app: &App, email: &str) -> Result<()> {
     }
     Ok(())
 }
+
+/// Accounts whose addresses collide once the local part's case is folded
+/// (registered apart before that rule): reported, never merged.
+pub async fn fold_collisions(app: &App) -> Result<Vec<Vec<String>>> {
+    Ok(with_db!(
+        app.db,
+        |c| Ok(users::fold_collisions(&*c).await?)
+    )?)
+}

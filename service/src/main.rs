@@ -140,6 +140,16 @@ async fn run(cli: Cli) -> Result<i32> {
                 } else {
                     anyhow::bail!("the database is not reachable or not writable");
                 }
+                // Only once the schema has the folded addresses.
+                if let Ok(groups) = twofa::admin::fold_collisions(&app).await {
+                    for group in &groups {
+                        println!(
+                            "e-mail collision  {} (one address once the case is folded; \
+                             each signs in only with its exact address: merge or delete by hand)",
+                            group.join(", ")
+                        );
+                    }
+                }
             }
             println!("configuration OK");
             Ok(0)

@@ -5,8 +5,14 @@ use anyhow::{bail, Context, Result};
 use tokio_postgres::Client;
 
 /// (version, name, SQL). Append only.
-const MIGRATIONS: &[(i32, &str, &str)] =
-    &[(1, "init", include_str!("../../migrations/0001_init.sql"))];
+const MIGRATIONS: &[(i32, &str, &str)] = &[
+    (1, "init", include_str!("../../migrations/0001_init.sql")),
+    (
+        2,
+        "security",
+        include_str!("../../migrations/0002_security.sql"),
+    ),
+];
 
 /// Arbitrary constant naming twofa's migration lock.
 const MIGRATION_LOCK: i64 = 0x7477_6f66_615f_6d69;

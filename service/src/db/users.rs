@@ -25,22 +25,50 @@ fn user(row: &tokio_postgres::Row) -> User {
     }
 }
 
-/// Inserts a new account; `None` when the e-mail is taken.
+/// Inserts a new account; `None` when the e-mail is taken, in any case of
+/// its local part's ASCII letters.
 pub async fn insert(c: &impl GenericClient, email: &str, hash: &str) -> Result<Option<i64>, Error> {
     let st = c
         .prepare_cached(
-            "INSERT INTO users (email, password_hash) VALUES ($1, $2) \
-             ON CONFLICT (email) DO NOTHING RETURNING id",
+            "INSERT INTO users (email, email_fold, password_hash)
+             SELECT $1, $2, $3
+             WHERE NOT EXISTS (SELECT 1 FROM users WHERE email_fold IS NULL
+                 AND translate(email, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz') = $2)
+             ON CONFLICT DO NOTHING RETURNING id",
         )
         .await?;
-    Ok(c.query_opt(&st, &[&email, &hash]).await?.map(|r| r.get(0)))
+    let fold = crate::auth::fold_email(email);
+    Ok(c.query_opt(&st, &[&email, &fold, &hash])
+        .await?
+        .map(|r| r.get(0)))
 }
 
+/// The account of this address: the one stored exactly so, else the one
+/// whose folded address matches (at most one: accounts that collided
+/// before folding have none and are found only exactly).
 pub async fn by_email(c: &impl GenericClient, email: &str) -> Result<Option<User>, Error> {
     let st = c
-        .prepare_cached(&format!("SELECT {COLUMNS} FROM users WHERE email = $1"))
+        .prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM users WHERE email = $1 OR email_fold = $2
+             ORDER BY email = $1 DESC LIMIT 1"
+        ))
         .await?;
-    Ok(c.query_opt(&st, &[&email]).await?.as_ref().map(user))
+    let fold = crate::auth::fold_email(email);
+    Ok(c.query_opt(&st, &[&email, &fold]).await?.as_ref().map(user))
+}
+
+/// Addresses that are one after folding but were registered apart before
+/// the rule: each group is left as it is for an operator to resolve.
+pub async fn fold_collisions(c: &impl GenericClient) -> Result<Vec<Vec<String>>, Error> {
+    let rows = c
+        .query(
+            "SELECT array_agg(email ORDER BY id) FROM users WHERE email_fold IS NULL
+             GROUP BY translate(email, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')
+             HAVING count(*) > 1 ORDER BY 1",
+            &[],
+        )
+        .await?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
 }
 
 pub async fn by_id(c: &impl GenericClient, id: i64) -> Result<Option<User>, Error> {

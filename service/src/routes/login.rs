@@ -93,7 +93,8 @@ async fn password_form(
 /// The throttle key for wrong passwords on one account name, known or not,
 /// so that throttling does not reveal which accounts exist.
 fn password_key(email: &str) -> String {
-    format!("pw:{}", hex::encode(Sha256::digest(email.as_bytes())))
+    let folded = crate::auth::fold_email(email);
+    format!("pw:{}", hex::encode(Sha256::digest(folded.as_bytes())))
 }
 
 fn ip_key(req: &Req) -> String {

@@ -705,3 +705,149 @@ async fn a_hash_made_before_nfkc_still_works_and_moves_to_it() {
     let r = app.browser().login("old@example.com", PLAIN_PASSWORD).await;
     assert_eq!(r.status, 303, "the plain form now matches too");
 }
+
+// Finding 10: the case of the local part.
+
+#[tokio::test]
+async fn the_local_part_is_compared_without_its_case() {
+    let app = TestApp::spawn().await;
+    let (_, secret, _) = app.enrolled_user("Nia.Lee@Example.com").await;
+    // Another case of the same address is the same account.
+    let r = app
+        .browser()
+        .register("nia.lee@example.com", PASSWORD)
+        .await;
+    assert_eq!(r.status, 400);
+    assert_eq!(app.count("users").await, 1);
+    wait_for_fresh_step(5).await;
+    let mut b = app.browser();
+    let r = b.login("NIA.LEE@example.com", PASSWORD).await;
+    assert_eq!((r.status, r.location()), (303, "/login/totp"));
+    b.get("/login/totp").await;
+    assert_eq!(b.code(&totp_at(&secret, 1)).await.location(), "/welcome");
+    // Shown as it was typed at registration.
+    let page = b.get("/welcome").await;
+    assert_eq!(
+        page.element_text("user-email").as_deref(),
+        Some("Nia.Lee@example.com")
+    );
+    // Wrong passwords under any case count toward one delay.
+    let mut s = app.browser();
+    for (i, email) in [
+        "nia.lee@example.com",
+        "NIA.LEE@example.com",
+        "Nia.lee@example.com",
+        "nIa.lee@example.com",
+        "nia.LEE@example.com",
+    ]
+    .iter()
+    .enumerate()
+    {
+        assert_eq!(
+            s.login(email, "wrong password here").await.status,
+            401,
+            "{i}"
+        );
+    }
+    assert_eq!(
+        s.login("Nia.Lee@example.com", "wrong password here")
+            .await
+            .status,
+        429
+    );
+}
+
+#[tokio::test]
+async fn addresses_that_collided_before_folding_are_reported_not_merged() {
+    let app = TestApp::spawn().await;
+    let hash = app
+        .app()
+        .hashing
+        .hash(zeroize::Zeroizing::new(PASSWORD.into()))
+        .await
+        .unwrap();
+    let other_hash = app
+        .app()
+        .hashing
+        .hash(zeroize::Zeroizing::new("another long passphrase".into()))
+        .await
+        .unwrap();
+    // Two accounts registered before the rule, as the migration leaves them.
+    let db = app.db().await;
+    db.execute(
+        "INSERT INTO users (email, password_hash) VALUES ('Omar@example.com', $1), ('omar@example.com', $2)",
+        &[&hash, &other_hash],
+    )
+    .await
+    .unwrap();
+    let groups = twofa::admin::fold_collisions(app.app()).await.unwrap();
+    assert_eq!(
+        groups,
+        vec![vec![
+            "Omar@example.com".to_string(),
+            "omar@example.com".to_string()
+        ]]
+    );
+    // Each still signs in with its exact address and its own password only.
+    assert_eq!(
+        app.browser()
+            .login("Omar@example.com", PASSWORD)
+            .await
+            .status,
+        303
+    );
+    assert_eq!(
+        app.browser()
+            .login("omar@example.com", "another long passphrase")
+            .await
+            .status,
+        303
+    );
+    assert_eq!(
+        app.browser()
+            .login("omar@example.com", PASSWORD)
+            .await
+            .status,
+        401
+    );
+    // And no third account joins them.
+    assert_eq!(
+        app.browser()
+            .register("OMAR@example.com", PASSWORD)
+            .await
+            .status,
+        400
+    );
+    assert_eq!(app.count("users").await, 2);
+}
+
+#[tokio::test]
+async fn the_migration_folds_existing_addresses_and_leaves_collisions() {
+    let url = fresh_database().await;
+    let db = connect(&url).await;
+    db.batch_execute(include_str!("../../migrations/0001_init.sql"))
+        .await
+        .unwrap();
+    db.batch_execute(
+        "INSERT INTO users (email, password_hash) VALUES
+             ('Pat@example.com', 'x'), ('Quinn@example.com', 'x'), ('QUINN@example.com', 'x')",
+    )
+    .await
+    .unwrap();
+    db.batch_execute(include_str!("../../migrations/0002_security.sql"))
+        .await
+        .unwrap();
+    let rows = db
+        .query("SELECT email, email_fold FROM users ORDER BY id", &[])
+        .await
+        .unwrap();
+    let got: Vec<(String, Option<String>)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+    assert_eq!(
+        got,
+        vec![
+            ("Pat@example.com".into(), Some("pat@example.com".into())),
+            ("Quinn@example.com".into(), None),
+            ("QUINN@example.com".into(), None),
+        ]
+    );
+}
