@@ -15,3 +15,8 @@ CREATE UNIQUE INDEX users_email_fold ON users (email_fold);
 CREATE INDEX users_email_unfolded
     ON users (translate(email, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz'))
     WHERE email_fold IS NULL;
+
+-- Recovery codes are made when an authenticator is confirmed; until the
+-- recovery codes page shows them once, they wait in the new session sealed
+-- with the secret key (AES-256-GCM, the user id as associated data).
+ALTER TABLE sessions ADD COLUMN recovery_codes_ct bytea, ADD COLUMN recovery_codes_key text;

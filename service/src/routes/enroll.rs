@@ -3,7 +3,7 @@
 
 use super::{raw_body, request, with_app, Outcome, Page, RawBody, Req};
 use crate::auth::{tokens, totp};
-use crate::db::{audit, authenticators, challenges, sessions, users, GenericClient};
+use crate::db::{audit, authenticators, challenges, recovery, sessions, users, GenericClient};
 use crate::{handler, with_db, App};
 use warp::http::StatusCode;
 use warp::{Filter, Rejection};
@@ -189,6 +189,17 @@ async fn submit(app: &App, req: &Req, body: RawBody) -> Outcome {
         users::clear_code_failures(&tx, user.id, false).await?;
         users::mark_login(&tx, user.id).await?;
         sessions::create(&tx, &session_hash, user.id, session_ttl, true, 0).await?;
+        // The recovery codes are made now, with the authenticator they back
+        // up, and wait sealed in the session until their page shows them.
+        let codes = tokens::recovery_codes(super::recovery::CODES);
+        let hashes: Vec<Vec<u8>> = codes.iter().map(|c| tokens::hash_token(c)).collect();
+        recovery::replace(&tx, user.id, &hashes).await?;
+        let (sealed, key_id) = app
+            .secrets
+            .seal(user.id, codes.join("\n").as_bytes())
+            .expect("AES-GCM sealing cannot fail");
+        sessions::stash_recovery_codes(&tx, &session_hash, &sealed, &key_id).await?;
+        audit::record(&tx, Some(user.id), "recovery_codes_issued", Some(req.ip)).await?;
         audit::record(&tx, Some(user.id), "authenticator_enrolled", Some(req.ip)).await?;
         tx.commit().await?;
         Ok(Confirmation::Confirmed {

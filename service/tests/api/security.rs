@@ -367,6 +367,40 @@ async fn a_pending_enrolment_ends_when_the_owner_enrols() {
 }
 
 #[tokio::test]
+async fn recovery_codes_are_made_when_the_authenticator_is_confirmed() {
+    let app = TestApp::spawn().await;
+    let mut b = app.browser();
+    assert_eq!(b.register("rio@example.com", PASSWORD).await.status, 303);
+    let secret = b.get("/enroll").await.secret();
+    let r = b.post("/enroll", &[("code", &totp_now(&secret))]).await;
+    assert_eq!(r.location(), "/recovery-codes");
+    // Before their page was ever asked for.
+    assert_eq!(app.count("recovery_codes").await, 10);
+    let codes = b.get("/recovery-codes").await.recovery_codes();
+    assert_eq!(codes.len(), 10);
+    // Those shown are those stored; shown once, nothing kept in the session.
+    let db = app.db().await;
+    for code in &codes {
+        let hash = twofa::auth::tokens::hash_token(&code.replace(' ', ""));
+        let n: i64 = db
+            .query_one(
+                "SELECT count(*) FROM recovery_codes WHERE code_hash = $1",
+                &[&hash],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(n, 1, "{code}");
+    }
+    assert_eq!(
+        app.count("sessions WHERE recovery_codes_ct IS NOT NULL")
+            .await,
+        0
+    );
+    assert!(b.get("/recovery-codes").await.recovery_codes().is_empty());
+}
+
+#[tokio::test]
 async fn enrolment_honours_the_lock() {
     let app = TestApp::spawn().await;
     let mut b = app.browser();
