@@ -189,17 +189,22 @@ pub async fn set_password(c: &impl GenericClient, id: i64, hash: &str) -> Result
 }
 
 pub async fn unlock(c: &impl GenericClient, email: &str) -> Result<bool, Error> {
-    Ok(c
-        .execute(
-            "UPDATE users SET locked = false, totp_failures = 0, totp_blocked_until = NULL WHERE email = $1",
-            &[&email],
-        )
-        .await?
+    Ok(c.execute(
+        "UPDATE users SET locked = false, totp_failures = 0, totp_blocked_until = NULL
+             WHERE id = (SELECT id FROM users WHERE email = $1 OR email_fold = $2
+                         ORDER BY email = $1 DESC LIMIT 1)",
+        &[&email, &crate::auth::fold_email(email)],
+    )
+    .await?
         == 1)
 }
 
 pub async fn delete(c: &impl GenericClient, email: &str) -> Result<bool, Error> {
-    Ok(c.execute("DELETE FROM users WHERE email = $1", &[&email])
-        .await?
+    Ok(c.execute(
+        "DELETE FROM users WHERE id = (SELECT id FROM users WHERE email = $1 OR email_fold = $2
+                                       ORDER BY email = $1 DESC LIMIT 1)",
+        &[&email, &crate::auth::fold_email(email)],
+    )
+    .await?
         == 1)
 }

@@ -789,6 +789,19 @@ async fn the_local_part_is_compared_without_its_case() {
             .status,
         429
     );
+    // The operator's commands find the account under any case too.
+    app.db()
+        .await
+        .execute("UPDATE users SET locked = true", &[])
+        .await
+        .unwrap();
+    twofa::admin::unlock(app.app(), "nia.lee@example.com")
+        .await
+        .unwrap();
+    twofa::admin::delete(app.app(), "NIA.LEE@example.com")
+        .await
+        .unwrap();
+    assert_eq!(app.count("users").await, 0);
 }
 
 #[tokio::test]
