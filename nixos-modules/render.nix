@@ -62,7 +62,11 @@ in {
     frontend www
       bind :${toString ports.http}
       bind :${toString ports.https} ssl crt ${certFile} alpn http/1.1
-      option forwardfor
+      # The client's address replaces whatever X-Forwarded-For it sent (all
+      # lines of it): appending would let a client name its own address.
+      http-request set-header X-Forwarded-For %[src]
+      # Metrics are for operators, on the apps' metrics address, never the VIP.
+      http-request deny if { path -m beg /metrics }
       # A POST that reached an app may have used up a TOTP code there; a retry
       # on another app would be refused as a replay. POSTs are retried only
       # when the connection itself failed.

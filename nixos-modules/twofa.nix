@@ -82,6 +82,7 @@ in {
       example = {
         cookie_secure = true;
         trusted_proxies = ["10.77.0.11" "10.77.0.12"];
+        metrics_listen = "127.0.0.1:9464";
         db_retry_deadline_s = 25;
       };
       description = ''

@@ -24,6 +24,9 @@ in {
       # Longer than a Patroni failover, shorter than HAProxy's timeout server.
       inherit (top.app) db_retry_deadline_s;
       cookie_secure = lib.mkDefault true;
+      # Metrics stay off the address the proxies reach: scrape them on the
+      # node itself (or through an SSH tunnel); the proxies also deny them.
+      metrics_listen = lib.mkDefault "127.0.0.1:9464";
     };
   };
 

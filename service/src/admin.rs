@@ -10,6 +10,7 @@ use zeroize::Zeroizing;
 /// Creates an account; it enrols an authenticator at its first login.
 pub async fn add(app: &App, email: &str, password: Zeroizing<String>) -> Result<()> {
     let email = normalize_email(email).context("not a valid e-mail address")?;
+    let password = crate::auth::password::normalize_password(&password);
     if let Some(weak) = check_new_password(&password) {
         bail!("password refused: {weak:?} (at least 12 characters, not a common password)");
     }
@@ -66,4 +67,13 @@ pub async fn delete(app: &App, email: &str) -> Result<()> {
         bail!("no account with that e-mail");
     }
     Ok(())
+}
+
+/// Accounts whose addresses collide once the local part's case is folded
+/// (registered apart before that rule): reported, never merged.
+pub async fn fold_collisions(app: &App) -> Result<Vec<Vec<String>>> {
+    Ok(with_db!(
+        app.db,
+        |c| Ok(users::fold_collisions(&*c).await?)
+    )?)
 }

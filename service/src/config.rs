@@ -16,6 +16,9 @@ use zeroize::Zeroizing;
 pub struct Settings {
     /// Address the HTTP server binds.
     pub listen: SocketAddr,
+    /// Address `/metrics` is served on, never the public listener; unset:
+    /// no metrics listener at all.
+    pub metrics_listen: Option<SocketAddr>,
     /// libpq connection string (key=value or postgres:// URL, multi-host allowed).
     pub database_url: String,
     /// File holding the database password, if the URL carries none.
@@ -62,6 +65,9 @@ pub struct Settings {
     pub login_challenge_ttl_s: u64,
     /// Failed password attempts one source IP may make per minute.
     pub ip_failed_logins_per_minute: u32,
+    /// Refused registration attempts (each costs a password hash; a taken
+    /// address is refused) one source may make per minute.
+    pub ip_registrations_per_minute: u32,
     pub purge_interval_s: u64,
     /// After SIGTERM: how long /readyz reports 503 before the listener closes,
     /// so the proxies stop sending new requests first.
@@ -81,6 +87,7 @@ impl Default for Settings {
     fn default() -> Self {
         Settings {
             listen: "127.0.0.1:8080".parse().expect("valid default address"),
+            metrics_listen: None,
             database_url: "host=/run/postgresql dbname=twofa".into(),
             database_password_file: None,
             secret_key_file: None,
@@ -105,6 +112,7 @@ impl Default for Settings {
             session_ttl_s: 8 * 3600,
             login_challenge_ttl_s: 300,
             ip_failed_logins_per_minute: 30,
+            ip_registrations_per_minute: 10,
             purge_interval_s: 60,
             drain_delay_ms: 1500,
             shutdown_timeout_s: 10,
@@ -119,6 +127,7 @@ impl Default for Settings {
 /// The environment variables read, and the setting each one overrides.
 const ENV_VARS: &[&str] = &[
     "listen",
+    "metrics_listen",
     "database_url",
     "database_password_file",
     "secret_key_file",
@@ -142,6 +151,7 @@ const ENV_VARS: &[&str] = &[
     "session_ttl_s",
     "login_challenge_ttl_s",
     "ip_failed_logins_per_minute",
+    "ip_registrations_per_minute",
     "purge_interval_s",
     "drain_delay_ms",
     "shutdown_timeout_s",

@@ -29,6 +29,8 @@ pub struct AppState {
     pub hashing: auth::password::PasswordHashing,
     pub secrets: auth::crypto::SecretBox,
     pub csrf: auth::tokens::Csrf,
+    /// Signs the device cookies that let an owner past the account-wide delay.
+    pub device: auth::device::DeviceKey,
     pub pages: pages::Pages,
     pub cookies: routes::CookieNames,
     /// Set at SIGTERM: /readyz answers 503 so the proxies stop sending.

@@ -117,6 +117,10 @@ async fn run(cli: Cli) -> Result<i32> {
             let settings = load()?;
             let app = startup::build_app(settings.clone())?;
             println!("listen            {}", settings.listen);
+            match settings.metrics_listen {
+                Some(at) => println!("metrics_listen    {at}"),
+                None => println!("metrics_listen    (none: /metrics is not served)"),
+            }
             println!("database_url      {}", settings.database_url);
             println!("secret key id     {}", app.secrets.current_key_id());
             println!("cookie_secure     {}", settings.cookie_secure);
@@ -148,6 +152,16 @@ async fn run(cli: Cli) -> Result<i32> {
                     println!("database          reachable and writable");
                 } else {
                     anyhow::bail!("the database is not reachable or not writable");
+                }
+                // Only once the schema has the folded addresses.
+                if let Ok(groups) = twofa::admin::fold_collisions(&app).await {
+                    for group in &groups {
+                        println!(
+                            "e-mail collision  {} (one address once the case is folded; \
+                             each signs in only with its exact address: merge or delete by hand)",
+                            group.join(", ")
+                        );
+                    }
                 }
             }
             println!("configuration OK");

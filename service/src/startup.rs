@@ -20,6 +20,9 @@ const CSRF_LIFETIME_S: u64 = 2 * 3600;
 /// A running service.
 pub struct Server {
     pub addr: SocketAddr,
+    /// Where `/metrics` is served, if `metrics_listen` is set.
+    pub metrics_addr: Option<SocketAddr>,
+    metrics: Option<JoinHandle<()>>,
     pub app: App,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<()>,
@@ -32,6 +35,7 @@ pub fn build_app(settings: Settings) -> Result<App> {
     let keys = settings.secret_keys()?;
     let secrets = SecretBox::new(&keys)?;
     let csrf = Csrf::new(secrets.derive("twofa csrf v1"), CSRF_LIFETIME_S);
+    let device = crate::auth::device::DeviceKey::new(secrets.derive("twofa device v1"));
     let hashing = PasswordHashing::new(
         settings.argon2_memory_kib,
         settings.argon2_iterations,
@@ -47,6 +51,7 @@ pub fn build_app(settings: Settings) -> Result<App> {
         hashing,
         secrets,
         csrf,
+        device,
         draining: Default::default(),
     }))
 }
@@ -90,12 +95,26 @@ pub async fn start(settings: Settings) -> Result<Server> {
         .graceful(async {
             let _ = stopped.await;
         });
+    let (metrics_addr, metrics) = match app.settings.metrics_listen {
+        Some(at) => {
+            let listener = tokio::net::TcpListener::bind(at)
+                .await
+                .with_context(|| format!("cannot listen on {at} for metrics"))?;
+            let bound = listener.local_addr()?;
+            let server = warp::serve(routes::metrics_routes(app.clone())).incoming(listener);
+            tracing::info!(addr = %bound, "metrics listening");
+            (Some(bound), Some(tokio::spawn(server.run())))
+        }
+        None => (None, None),
+    };
     let task = tokio::spawn(server.run());
     let purge = tokio::spawn(purge_loop(app.clone()));
     let clock = tokio::spawn(crate::clock::watch());
     tracing::info!(%addr, "listening");
     Ok(Server {
         addr,
+        metrics_addr,
+        metrics,
         app,
         stop: Some(stop),
         task,
@@ -119,6 +138,9 @@ impl Server {
         }
         self.purge.abort();
         self.clock.abort();
+        if let Some(metrics) = self.metrics.take() {
+            metrics.abort();
+        }
         let left = bound.saturating_sub(started.elapsed());
         if tokio::time::timeout(left, &mut self.task).await.is_err() {
             tracing::warn!("requests still running at the shutdown bound; stopping anyway");

@@ -2,8 +2,10 @@
 //! secret encryption, random tokens and CSRF, e-mail normalisation.
 
 pub mod crypto;
+pub mod device;
 pub mod hash_pool;
 pub mod password;
+pub mod password_upgrade;
 pub mod tokens;
 pub mod totp;
 
@@ -35,9 +37,28 @@ pub fn normalize_email(raw: &str) -> Option<String> {
     Some(format!("{local}@{}", domain.to_lowercase()))
 }
 
+/// What two addresses are compared by: a normalised address (see
+/// [`normalize_email`]) with the ASCII letters of its local part in lower
+/// case, as most providers treat it. The address as typed is kept for display.
+pub fn fold_email(normalized: &str) -> String {
+    match normalized.rsplit_once('@') {
+        Some((local, domain)) => format!("{}@{domain}", local.to_ascii_lowercase()),
+        None => normalized.to_ascii_lowercase(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::normalize_email;
+    use super::{fold_email, normalize_email};
+
+    #[test]
+    fn folds_the_ascii_case_of_the_local_part() {
+        assert_eq!(fold_email("Alice.B@example.com"), "alice.b@example.com");
+        assert_eq!(
+            fold_email("\u{c9}mile@example.com"),
+            "\u{c9}mile@example.com"
+        );
+    }
 
     #[test]
     fn normalises_domain_case_and_space() {

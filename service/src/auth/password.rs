@@ -182,11 +182,34 @@ pub enum Weakness {
     TooShort,
     TooLong,
     Common,
+    /// Only whitespace, or one character repeated.
+    Trivial,
 }
 
-/// Checks a new password: length, and not one of the 10 000 most common.
+/// A password as it is hashed: Unicode NFKC (NIST SP 800-63B), so the same
+/// password typed on another keyboard or system still matches.
+pub fn normalize_password(password: &str) -> Zeroizing<String> {
+    use unicode_normalization::UnicodeNormalization;
+    Zeroizing::new(password.nfkc().collect())
+}
+
+/// Checks a new password (as [`normalize_password`] gives it): length, not
+/// only whitespace or one repeated character, not one of the 10 000 most
+/// common.
 pub fn check_new_password(password: &str) -> Option<Weakness> {
     let len = password.chars().count();
+    if len > MAX_PASSWORD_LEN {
+        return Some(Weakness::TooLong);
+    }
+    let mut chars = password.chars();
+    let first = chars.next();
+    if password.chars().all(char::is_whitespace) || chars.all(|c| Some(c) == first) {
+        return Some(if len < MIN_PASSWORD_LEN {
+            Weakness::TooShort
+        } else {
+            Weakness::Trivial
+        });
+    }
     if len < MIN_PASSWORD_LEN {
         return Some(Weakness::TooShort);
     }
@@ -405,5 +428,12 @@ mod tests {
             Some(Weakness::TooLong)
         );
         assert_eq!(check_new_password("vivid-otter-lamp-42"), None);
+        assert_eq!(check_new_password(&" ".repeat(14)), Some(Weakness::Trivial));
+        assert_eq!(check_new_password(&"7".repeat(14)), Some(Weakness::Trivial));
+        assert_eq!(
+            check_new_password("\t \n \u{3000}  \t\t    "),
+            Some(Weakness::Trivial)
+        );
+        assert_eq!(check_new_password("aaaaaaaaaaaab"), None);
     }
 }

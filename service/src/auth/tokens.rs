@@ -67,6 +67,32 @@ impl Csrf {
         full[..16].try_into().expect("16 of 32 bytes")
     }
 
+    fn browser_mac(&self, nonce: &str) -> String {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.key[..]).expect("any key length");
+        mac.update(b"csrf browser\0");
+        mac.update(nonce.as_bytes());
+        URL_SAFE_NO_PAD.encode(&mac.finalize().into_bytes()[..16])
+    }
+
+    /// A new value for a browser's CSRF cookie: random, signed by the
+    /// server, so a value a client (or a cookie-tossing neighbour) chose is
+    /// never believed.
+    pub fn new_browser(&self) -> String {
+        let mut bytes = [0u8; 16];
+        rand::rngs::OsRng.fill_bytes(&mut bytes);
+        let nonce = URL_SAFE_NO_PAD.encode(bytes);
+        let mac = self.browser_mac(&nonce);
+        format!("{nonce}.{mac}")
+    }
+
+    /// Whether a CSRF cookie value is one [`Csrf::new_browser`] issued.
+    pub fn browser_ok(&self, value: &str) -> bool {
+        let Some((nonce, mac)) = value.split_once('.') else {
+            return false;
+        };
+        nonce.len() == 22 && bool::from(self.browser_mac(nonce).as_bytes().ct_eq(mac.as_bytes()))
+    }
+
     pub fn issue(&self, browser: &str, now: u64) -> String {
         let mut raw = now.to_be_bytes().to_vec();
         raw.extend_from_slice(&self.mac(browser, now));
@@ -102,6 +128,11 @@ mod tests {
         assert!(!csrf.verify("browser-a", "not base64!", 1001));
         let other_key = Csrf::new(Zeroizing::new([8; 32]), 3600);
         assert!(!other_key.verify("browser-a", &t, 1001));
+        let b = csrf.new_browser();
+        assert!(csrf.browser_ok(&b));
+        assert!(!other_key.browser_ok(&b), "signed by another key");
+        assert!(!csrf.browser_ok("chosen-by-the-client"));
+        assert!(!csrf.browser_ok(&format!("{}x", b)));
     }
 
     #[test]

@@ -104,3 +104,11 @@ pub async fn delete_for_user(c: &impl GenericClient, user_id: i64) -> Result<u64
     c.execute("DELETE FROM authenticators WHERE user_id = $1", &[&user_id])
         .await
 }
+
+/// Drops the account's authenticators that were never confirmed.
+pub async fn delete_pending(c: &impl GenericClient, user_id: i64) -> Result<u64, Error> {
+    let st = c
+        .prepare_cached("DELETE FROM authenticators WHERE user_id = $1 AND confirmed_at IS NULL")
+        .await?;
+    c.execute(&st, &[&user_id]).await
+}

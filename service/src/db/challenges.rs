@@ -71,3 +71,12 @@ pub async fn finish(c: &impl GenericClient, id_hash: &[u8]) -> Result<bool, Erro
         .await?;
     Ok(c.execute(&st, &[&id_hash]).await? == 1)
 }
+
+/// Ends every pending enrolment of the account (stage 'enroll'): once an
+/// authenticator is confirmed, no other browser may add one.
+pub async fn end_enrolments(c: &impl GenericClient, user_id: i64) -> Result<u64, Error> {
+    let st = c
+        .prepare_cached("DELETE FROM login_challenges WHERE user_id = $1 AND stage = 'enroll'")
+        .await?;
+    c.execute(&st, &[&user_id]).await
+}

@@ -81,7 +81,13 @@ pub async fn finish(
         Proof::Totp {
             authenticator_id,
             step,
-        } => (Some(authenticator_id), Some(step), None, false),
+        } => {
+            // The code attempt was counted (and a lock set at the 100th)
+            // before the code was checked, and a locked account's codes are
+            // refused before that: a lock seen here came with this very
+            // count, and a right code lifts it.
+            (Some(authenticator_id), Some(step), None, true)
+        }
         Proof::RecoveryCode { code_hash } => (None, None, Some(code_hash), true),
     };
     let st = c

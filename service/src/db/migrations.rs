@@ -8,6 +8,11 @@ use tokio_postgres::Client;
 const MIGRATIONS: &[(i32, &str, &str)] = &[
     (1, "init", include_str!("../../migrations/0001_init.sql")),
     (
+        2,
+        "security",
+        include_str!("../../migrations/0002_security.sql"),
+    ),
+    (
         3,
         "account",
         include_str!("../../migrations/0003_account.sql"),

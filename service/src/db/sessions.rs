@@ -65,6 +65,40 @@ pub async fn take_recovery_display(c: &impl GenericClient, id_hash: &[u8]) -> Re
     Ok(c.execute(&st, &[&id_hash]).await? == 1)
 }
 
+/// Keeps the sealed recovery codes made at enrolment with the session
+/// until the recovery codes page shows them.
+pub async fn stash_recovery_codes(
+    c: &impl GenericClient,
+    id_hash: &[u8],
+    sealed: &[u8],
+    key_id: &str,
+) -> Result<(), Error> {
+    c.execute(
+        "UPDATE sessions SET recovery_codes_ct = $2, recovery_codes_key = $3 WHERE id_hash = $1",
+        &[&id_hash, &sealed, &key_id],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Takes the stashed sealed recovery codes (sealed text, key id), once.
+pub async fn take_recovery_codes(
+    c: &impl GenericClient,
+    id_hash: &[u8],
+) -> Result<Option<(Vec<u8>, String)>, Error> {
+    let row = c
+        .query_opt(
+            "UPDATE sessions s SET recovery_codes_ct = NULL, recovery_codes_key = NULL
+             FROM (SELECT recovery_codes_ct, recovery_codes_key FROM sessions
+                   WHERE id_hash = $1 FOR UPDATE) old
+             WHERE s.id_hash = $1 AND old.recovery_codes_ct IS NOT NULL
+             RETURNING old.recovery_codes_ct, old.recovery_codes_key",
+            &[&id_hash],
+        )
+        .await?;
+    Ok(row.map(|r| (r.get(0), r.get(1))))
+}
+
 pub async fn delete(c: &impl GenericClient, id_hash: &[u8]) -> Result<bool, Error> {
     let st = c
         .prepare_cached("DELETE FROM sessions WHERE id_hash = $1")

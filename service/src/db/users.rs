@@ -25,22 +25,50 @@ fn user(row: &tokio_postgres::Row) -> User {
     }
 }
 
-/// Inserts a new account; `None` when the e-mail is taken.
+/// Inserts a new account; `None` when the e-mail is taken, in any case of
+/// its local part's ASCII letters.
 pub async fn insert(c: &impl GenericClient, email: &str, hash: &str) -> Result<Option<i64>, Error> {
     let st = c
         .prepare_cached(
-            "INSERT INTO users (email, password_hash) VALUES ($1, $2) \
-             ON CONFLICT (email) DO NOTHING RETURNING id",
+            "INSERT INTO users (email, email_fold, password_hash)
+             SELECT $1, $2, $3
+             WHERE NOT EXISTS (SELECT 1 FROM users WHERE email_fold IS NULL
+                 AND translate(email, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz') = $2)
+             ON CONFLICT DO NOTHING RETURNING id",
         )
         .await?;
-    Ok(c.query_opt(&st, &[&email, &hash]).await?.map(|r| r.get(0)))
+    let fold = crate::auth::fold_email(email);
+    Ok(c.query_opt(&st, &[&email, &fold, &hash])
+        .await?
+        .map(|r| r.get(0)))
 }
 
+/// The account of this address: the one stored exactly so, else the one
+/// whose folded address matches (at most one: accounts that collided
+/// before folding have none and are found only exactly).
 pub async fn by_email(c: &impl GenericClient, email: &str) -> Result<Option<User>, Error> {
     let st = c
-        .prepare_cached(&format!("SELECT {COLUMNS} FROM users WHERE email = $1"))
+        .prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM users WHERE email = $1 OR email_fold = $2
+             ORDER BY email = $1 DESC LIMIT 1"
+        ))
         .await?;
-    Ok(c.query_opt(&st, &[&email]).await?.as_ref().map(user))
+    let fold = crate::auth::fold_email(email);
+    Ok(c.query_opt(&st, &[&email, &fold]).await?.as_ref().map(user))
+}
+
+/// Addresses that are one after folding but were registered apart before
+/// the rule: each group is left as it is for an operator to resolve.
+pub async fn fold_collisions(c: &impl GenericClient) -> Result<Vec<Vec<String>>, Error> {
+    let rows = c
+        .query(
+            "SELECT array_agg(email ORDER BY id) FROM users WHERE email_fold IS NULL
+             GROUP BY translate(email, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')
+             HAVING count(*) > 1 ORDER BY 1",
+            &[],
+        )
+        .await?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
 }
 
 pub async fn by_id(c: &impl GenericClient, id: i64) -> Result<Option<User>, Error> {
@@ -75,6 +103,52 @@ pub async fn record_code_failure(c: &impl GenericClient, id: i64) -> Result<Code
         failures: row.get(0),
         locked: row.get(1),
     })
+}
+
+/// Why a code may not be tried now.
+pub enum CodeRefusal {
+    Throttled(i64),
+    Locked,
+}
+
+/// Takes one code attempt before the code is checked, in one atomic
+/// statement: counted as a wrong code now (a right one clears the counter),
+/// unless the account must wait or is locked (`allow_locked`: a recovery
+/// code, the way out of the lock). The 100th attempt sets the lock.
+/// `Ok(failures)`: the attempt may go ahead.
+pub async fn claim_code_attempt(
+    c: &impl GenericClient,
+    id: i64,
+    allow_locked: bool,
+) -> Result<Result<i32, CodeRefusal>, Error> {
+    let st = c
+        .prepare_cached(
+            "UPDATE users SET totp_failures = totp_failures + 1,
+                 totp_blocked_until = CASE WHEN totp_failures + 1 >= 5
+                     THEN now() + make_interval(secs => least(900, power(2, totp_failures + 1 - 4)))
+                     ELSE NULL END,
+                 locked = locked OR totp_failures + 1 >= 100
+             WHERE id = $1 AND (totp_blocked_until IS NULL OR totp_blocked_until <= now())
+               AND (NOT locked OR $2)
+             RETURNING totp_failures",
+        )
+        .await?;
+    if let Some(row) = c.query_opt(&st, &[&id, &allow_locked]).await? {
+        return Ok(Ok(row.get(0)));
+    }
+    let Some(user) = by_id(c, id).await? else {
+        return Ok(Err(CodeRefusal::Locked));
+    };
+    Ok(Err(if user.locked && !allow_locked {
+        CodeRefusal::Locked
+    } else {
+        CodeRefusal::Throttled(user.totp_retry_after_s.max(1))
+    }))
+}
+
+/// Whether the account is locked (read after a claimed attempt failed).
+pub async fn is_locked(c: &impl GenericClient, id: i64) -> Result<bool, Error> {
+    Ok(by_id(c, id).await?.is_some_and(|u| u.locked))
 }
 
 /// A right code or a recovery code: the counter starts again. A recovery
@@ -115,17 +189,22 @@ pub async fn set_password(c: &impl GenericClient, id: i64, hash: &str) -> Result
 }
 
 pub async fn unlock(c: &impl GenericClient, email: &str) -> Result<bool, Error> {
-    Ok(c
-        .execute(
-            "UPDATE users SET locked = false, totp_failures = 0, totp_blocked_until = NULL WHERE email = $1",
-            &[&email],
-        )
-        .await?
+    Ok(c.execute(
+        "UPDATE users SET locked = false, totp_failures = 0, totp_blocked_until = NULL
+             WHERE id = (SELECT id FROM users WHERE email = $1 OR email_fold = $2
+                         ORDER BY email = $1 DESC LIMIT 1)",
+        &[&email, &crate::auth::fold_email(email)],
+    )
+    .await?
         == 1)
 }
 
 pub async fn delete(c: &impl GenericClient, email: &str) -> Result<bool, Error> {
-    Ok(c.execute("DELETE FROM users WHERE email = $1", &[&email])
-        .await?
+    Ok(c.execute(
+        "DELETE FROM users WHERE id = (SELECT id FROM users WHERE email = $1 OR email_fold = $2
+                                       ORDER BY email = $1 DESC LIMIT 1)",
+        &[&email, &crate::auth::fold_email(email)],
+    )
+    .await?
         == 1)
 }

@@ -5,6 +5,7 @@ mod account;
 mod attack;
 pub mod flow;
 mod load;
+mod proxy;
 
 use anyhow::Result;
 
@@ -27,6 +28,9 @@ pub enum ProbeCommand {
     /// Replace a new account's authenticator on the account page; exit 0
     /// when the old code is refused afterwards and the new one signs in.
     ReplaceAuthenticator(account::ReplaceArgs),
+    /// Through the proxies, forge X-Forwarded-For: the per-source cap must
+    /// still count the real client; /metrics must be refused.
+    ForgedIp(proxy::ForgedIpArgs),
 }
 
 pub async fn run(cmd: ProbeCommand) -> Result<i32> {
@@ -51,5 +55,6 @@ pub async fn run(cmd: ProbeCommand) -> Result<i32> {
         ProbeCommand::Replay(args) => attack::replay(args).await,
         ProbeCommand::BruteForce(args) => attack::brute_force(args).await,
         ProbeCommand::ReplaceAuthenticator(args) => account::replace(args).await,
+        ProbeCommand::ForgedIp(args) => proxy::forged_ip(args).await,
     }
 }

@@ -11,7 +11,7 @@
 
 use super::login::{ip_key, password_key};
 use super::{raw_body, request, with_app, Form, Outcome, Page, RawBody, Req};
-use crate::auth::password::{check_new_password, Weakness};
+use crate::auth::password::{check_new_password, normalize_password, Weakness};
 use crate::auth::{tokens, totp};
 use crate::db::{account, audit, throttle, users, DbError};
 use crate::metrics::METRICS;
@@ -329,18 +329,28 @@ async fn prove(
         )
         .await;
     };
-    let pw_key = password_key(&session.email);
     let ip_key = ip_key(req);
     let cap = app.settings.ip_failed_logins_per_minute as i32;
-    let (ip_failures, ip_left, account_wait, user) = with_db!(app.db, |c| {
-        let (failures, left) = throttle::window(&*c, &ip_key).await?;
-        let wait = throttle::retry_after(&*c, &pw_key).await?;
+    let device_cookie = req.cookie(&app.cookies.device);
+    // As at login: the attempt takes its slots (this source's failed
+    // attempts per minute, and one under the account's delay — this
+    // browser's own once it signed in) before the password is hashed,
+    // counted as failures now and given back on success, so attempts sent
+    // at once cannot outrun either limit.
+    let (refused, account_key, user) = with_db!(app.db, |c| {
+        if let Some(wait) = throttle::claim_in_window(&*c, &ip_key, cap).await? {
+            return Ok((Some(wait), None, None));
+        }
+        let account_key = device_cookie
+            .and_then(|cookie| app.device.throttle_key(cookie, session.user_id))
+            .unwrap_or_else(|| password_key(&session.email));
+        if let Some(wait) = throttle::claim_attempt(&*c, &account_key).await? {
+            throttle::refund_in_window(&*c, &ip_key).await?;
+            return Ok((Some(wait), None, None));
+        }
         let user = users::by_id(&*c, session.user_id).await?;
-        Ok((failures, left, wait, user))
+        Ok((None, Some(account_key), user))
     })?;
-    let Some(user) = user else {
-        return to_login();
-    };
     let throttled = |seconds: i64| async move {
         METRICS.throttled.inc();
         let msg = app.pages.text(
@@ -351,24 +361,21 @@ async fn prove(
         let resp = prove_form(app, req, action, StatusCode::TOO_MANY_REQUESTS, Some(msg)).await?;
         Ok(Page::from(resp).retry_after(seconds).done())
     };
-    if ip_failures >= cap {
-        return throttled(ip_left).await;
+    if let Some(seconds) = refused {
+        return throttled(seconds).await;
     }
-    if account_wait > 0 {
-        return throttled(account_wait).await;
-    }
-    let ok = app
-        .hashing
-        .verify(password, Some(user.password_hash.clone()))
-        .await?;
+    let (Some(user), Some(account_key)) = (user, account_key) else {
+        return to_login();
+    };
+    let ok = crate::auth::password_upgrade::verify(
+        app,
+        password,
+        Some(user.password_hash.clone()),
+        Some(user.id),
+    )
+    .await?;
     if !ok {
-        with_db!(app.db, |c| {
-            let tx = c.transaction().await?;
-            throttle::record_failure(&tx, &pw_key).await?;
-            throttle::record_in_window(&tx, &ip_key).await?;
-            tx.commit().await?;
-            Ok(())
-        })?;
+        // Already counted when the slots were taken.
         tracing::info!(ip = %req.ip, "wrong password on the account page");
         return prove_form(
             app,
@@ -379,6 +386,16 @@ async fn prove(
         )
         .await;
     }
+    // The password was right: give the slots back before the code is judged
+    // (the code has throttles of its own).
+    with_db!(app.db, |c| {
+        let tx = c.transaction().await?;
+        throttle::clear(&tx, &account_key).await?;
+        throttle::refund_in_window(&tx, &ip_key).await?;
+        tx.commit().await?;
+        Ok(())
+    })?;
+    let pw_key = password_key(&session.email);
 
     let token = tokens::random_token();
     let token_hash = tokens::hash_token(&token);
@@ -522,12 +539,14 @@ async fn change_password(
     session_hash: &[u8],
     proof: &str,
 ) -> Outcome {
-    let password = Zeroizing::new(form.get("new_password").to_string());
+    // Hashed in NFKC form, as at registration.
+    let password = normalize_password(form.get("new_password"));
     let weakness = match check_new_password(&password) {
         Some(Weakness::TooShort) => Some("register_password_short"),
         Some(Weakness::TooLong) => Some("register_password_long"),
         Some(Weakness::Common) => Some("register_password_common"),
-        None if form.get("new_password_confirm") != password.as_str() => {
+        Some(Weakness::Trivial) => Some("register_password_trivial"),
+        None if *normalize_password(form.get("new_password_confirm")) != *password => {
             Some("register_password_mismatch")
         }
         None => None,

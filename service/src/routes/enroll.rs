@@ -3,7 +3,7 @@
 
 use super::{raw_body, request, with_app, Outcome, Page, RawBody, Req};
 use crate::auth::{tokens, totp};
-use crate::db::{audit, authenticators, challenges, sessions, users, GenericClient};
+use crate::db::{audit, authenticators, challenges, recovery, sessions, users, GenericClient};
 use crate::{handler, with_db, App};
 use warp::http::StatusCode;
 use warp::{Filter, Rejection};
@@ -54,6 +54,12 @@ async fn enrolment(app: &App, req: &Req) -> Result<State, crate::db::DbError> {
             Some(ch) if ch.stage == challenges::Stage::Totp => State::HasAuthenticator,
             Some(ch) => match users::by_id(&tx, ch.user_id).await? {
                 None => State::NoLogin,
+                // Enrolling is for an account with no authenticator yet;
+                // replacing one is another, authenticated action.
+                Some(user) if authenticators::has_confirmed(&tx, user.id).await? => {
+                    challenges::finish(&tx, &id_hash).await?;
+                    State::NoLogin
+                }
                 Some(user) => State::Enrolling(Enrolment {
                     authenticator: pending(app, &tx, user.id).await?,
                     user_id: user.id,
@@ -108,9 +114,10 @@ async fn render(app: &App, req: &Req, status: StatusCode, error: Option<String>)
 }
 
 enum Confirmation {
-    Confirmed { session: String },
+    Confirmed { session: String, user_id: i64 },
     WrongCode,
     Throttled(i64),
+    Locked,
     NoLogin,
 }
 
@@ -142,8 +149,19 @@ async fn submit(app: &App, req: &Req, body: RawBody) -> Outcome {
         let Some(user) = users::by_id(&tx, ch.user_id).await? else {
             return Ok(Confirmation::NoLogin);
         };
-        if user.totp_retry_after_s > 0 {
-            return Ok(Confirmation::Throttled(user.totp_retry_after_s));
+        // Take this attempt's slot first: the row lock it holds until the
+        // commit also serialises two confirmations of the same account.
+        match users::claim_code_attempt(&tx, user.id, false).await? {
+            Ok(_) => {}
+            Err(users::CodeRefusal::Locked) => return Ok(Confirmation::Locked),
+            Err(users::CodeRefusal::Throttled(s)) => return Ok(Confirmation::Throttled(s)),
+        }
+        if authenticators::has_confirmed(&tx, user.id).await? {
+            // Another enrolment of this account finished first.
+            challenges::finish(&tx, &id_hash).await?;
+            users::clear_code_failures(&tx, user.id, false).await?;
+            tx.commit().await?;
+            return Ok(Confirmation::NoLogin);
         }
         let pending = authenticators::for_user(&tx, user.id)
             .await?
@@ -158,31 +176,54 @@ async fn submit(app: &App, req: &Req, body: RawBody) -> Outcome {
             None => false,
         };
         if !confirmed {
-            users::record_code_failure(&tx, user.id).await?;
+            // Counted when the slot was taken.
             audit::record(&tx, Some(user.id), "enrol_code_failed", Some(req.ip)).await?;
             tx.commit().await?;
             return Ok(Confirmation::WrongCode);
         }
         challenges::finish(&tx, &id_hash).await?;
+        // Every other pending enrolment of this account ends here: whoever
+        // else opened /enroll cannot add an authenticator afterwards.
+        challenges::end_enrolments(&tx, user.id).await?;
+        authenticators::delete_pending(&tx, user.id).await?;
         users::clear_code_failures(&tx, user.id, false).await?;
         users::mark_login(&tx, user.id).await?;
         sessions::create(&tx, &session_hash, user.id, session_ttl, true, 0).await?;
+        // The recovery codes are made now, with the authenticator they back
+        // up, and wait sealed in the session until their page shows them.
+        let codes = tokens::recovery_codes(super::recovery::CODES);
+        let hashes: Vec<Vec<u8>> = codes.iter().map(|c| tokens::hash_token(c)).collect();
+        recovery::replace(&tx, user.id, &hashes).await?;
+        let (sealed, key_id) = app
+            .secrets
+            .seal(user.id, codes.join("\n").as_bytes())
+            .expect("AES-GCM sealing cannot fail");
+        sessions::stash_recovery_codes(&tx, &session_hash, &sealed, &key_id).await?;
+        audit::record(&tx, Some(user.id), "recovery_codes_issued", Some(req.ip)).await?;
         audit::record(&tx, Some(user.id), "authenticator_enrolled", Some(req.ip)).await?;
         tx.commit().await?;
         Ok(Confirmation::Confirmed {
             session: session.clone(),
+            user_id: user.id,
         })
     })?;
     match outcome {
-        Confirmation::Confirmed { session } => {
+        Confirmation::Confirmed { session, user_id } => {
             tracing::info!("authenticator enrolled");
-            Ok(Page::redirect("/recovery-codes")
-                .cookie(
-                    app.cookies
-                        .set(&app.cookies.session, &session, session_ttl as u64),
+            Ok(app
+                .signed_in(
+                    Page::redirect("/recovery-codes"),
+                    &session,
+                    session_ttl as u64,
+                    user_id,
                 )
-                .cookie(app.cookies.clear(&app.cookies.login))
                 .done())
+        }
+        Confirmation::Locked => {
+            crate::metrics::METRICS.throttled.inc();
+            let msg = app.pages.text(req.lang, "totp_locked", &[]);
+            let resp = render(app, req, StatusCode::TOO_MANY_REQUESTS, Some(msg)).await?;
+            Ok(Page::from(resp).retry_after(3600).done())
         }
         Confirmation::WrongCode => {
             crate::metrics::METRICS.totp_failures.inc();

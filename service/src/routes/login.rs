@@ -4,7 +4,7 @@
 use super::{raw_body, request, with_app, Outcome, Page, RawBody, Req};
 use crate::auth::{normalize_email, tokens, totp};
 use crate::db::{
-    audit, authenticators, challenges, logins, throttle, users, DbError, GenericClient,
+    audit, authenticators, challenges, logins, sessions, throttle, users, DbError, GenericClient,
 };
 use crate::metrics::{Outcome as LoginOutcome, METRICS};
 use crate::{handler, with_db, App};
@@ -93,11 +93,12 @@ async fn password_form(
 /// The throttle key for wrong passwords on one account name, known or not,
 /// so that throttling does not reveal which accounts exist.
 pub(super) fn password_key(email: &str) -> String {
-    format!("pw:{}", hex::encode(Sha256::digest(email.as_bytes())))
+    let folded = crate::auth::fold_email(email);
+    format!("pw:{}", hex::encode(Sha256::digest(folded.as_bytes())))
 }
 
 pub(super) fn ip_key(req: &Req) -> String {
-    format!("ip:{}", req.ip)
+    format!("ip:{}", super::source_key(req.ip))
 }
 
 async fn password_submit(app: &App, req: &Req, body: RawBody) -> Outcome {
@@ -113,24 +114,38 @@ async fn password_submit(app: &App, req: &Req, body: RawBody) -> Outcome {
     };
     let email = normalize_email(raw_email);
     let password = Zeroizing::new(form.get("password").to_string());
-    let pw_key = email.as_deref().map(password_key);
     let ip_key = ip_key(req);
     let cap = app.settings.ip_failed_logins_per_minute as i32;
+    let old_session = req.cookie(&app.cookies.session).map(tokens::hash_token);
+    let device_cookie = req.cookie(&app.cookies.device);
 
-    // Refuse before hashing when this source or this account name must wait.
-    let (ip_failures, ip_window_left, account_wait, user) = with_db!(app.db, |c| {
-        let (failures, left) = throttle::window(&*c, &ip_key).await?;
-        let wait = match &pw_key {
-            Some(key) => throttle::retry_after(&*c, key).await?,
-            None => 0,
-        };
+    // Each attempt takes its slots before the password is hashed: one of
+    // this source's failed logins per minute, and one attempt under the
+    // account's delay (this browser's own, if it signed in to the account
+    // before). Both are counted as failures now and given back on success,
+    // so attempts sent at once can never outrun either limit.
+    let (refused, account_key, user) = with_db!(app.db, |c| {
+        if let Some(wait) = throttle::claim_in_window(&*c, &ip_key, cap).await? {
+            return Ok((Some(wait), None, None));
+        }
         let user = match &email {
-            Some(e) if wait == 0 && failures < cap => users::by_email(&*c, e).await?,
+            Some(e) => users::by_email(&*c, e).await?,
+            None => None,
+        };
+        let device_key = match (&user, device_cookie) {
+            (Some(u), Some(cookie)) => app.device.throttle_key(cookie, u.id),
             _ => None,
         };
-        Ok((failures, left, wait, user))
+        let account_key = device_key.or_else(|| email.as_deref().map(password_key));
+        if let Some(key) = &account_key {
+            if let Some(wait) = throttle::claim_attempt(&*c, key).await? {
+                throttle::refund_in_window(&*c, &ip_key).await?;
+                return Ok((Some(wait), None, None));
+            }
+        }
+        Ok((None, account_key, user))
     })?;
-    let throttled = |seconds: i64| {
+    if let Some(seconds) = refused {
         METRICS.throttled.inc();
         METRICS.login(LoginOutcome::Throttled);
         let msg = app.pages.text(
@@ -138,45 +153,34 @@ async fn password_submit(app: &App, req: &Req, body: RawBody) -> Outcome {
             "login_throttled",
             &[("seconds", &seconds.to_string())],
         );
-        async move {
-            let resp = password_form(
-                app,
-                req,
-                StatusCode::TOO_MANY_REQUESTS,
-                shown_email,
-                Some(msg),
-            )
-            .await?;
-            Ok(Page::from(resp).retry_after(seconds).done())
-        }
-    };
-    if ip_failures >= cap {
-        return throttled(ip_window_left).await;
-    }
-    if account_wait > 0 {
-        return throttled(account_wait).await;
+        let resp = password_form(
+            app,
+            req,
+            StatusCode::TOO_MANY_REQUESTS,
+            shown_email,
+            Some(msg),
+        )
+        .await?;
+        return Ok(Page::from(resp).retry_after(seconds).done());
     }
 
-    let ok = match (&email, &user) {
-        (Some(_), user) => {
-            app.hashing
-                .verify(password, user.as_ref().map(|u| u.password_hash.clone()))
-                .await?
+    let stored = user.as_ref().map(|u| u.password_hash.clone());
+    let ok = match &email {
+        Some(_) => {
+            crate::auth::password_upgrade::verify(
+                app,
+                password,
+                stored,
+                user.as_ref().map(|u| u.id),
+            )
+            .await?
         }
         // Not an address at all: nothing to look up, nothing to hash.
-        (None, _) => false,
+        None => false,
     };
     let user = user.filter(|_| ok);
     let Some(user) = user else {
-        with_db!(app.db, |c| {
-            let tx = c.transaction().await?;
-            if let Some(key) = &pw_key {
-                throttle::record_failure(&tx, key).await?;
-            }
-            throttle::record_in_window(&tx, &ip_key).await?;
-            tx.commit().await?;
-            Ok(())
-        })?;
+        // Already counted when the slots were taken.
         METRICS.login(LoginOutcome::BadPassword);
         tracing::info!(ip = %req.ip, "wrong e-mail or password");
         let msg = app.pages.text(req.lang, "login_bad_credentials", &[]);
@@ -188,8 +192,13 @@ async fn password_submit(app: &App, req: &Req, body: RawBody) -> Outcome {
     let ttl = app.settings.login_challenge_ttl_s as i64;
     let enrolled = with_db!(app.db, |c| {
         let tx = c.transaction().await?;
-        if let Some(key) = &pw_key {
+        if let Some(key) = &account_key {
             throttle::clear(&tx, key).await?;
+        }
+        throttle::refund_in_window(&tx, &ip_key).await?;
+        // A new login ends the session this browser had, on the server too.
+        if let Some(old) = &old_session {
+            sessions::delete(&tx, old).await?;
         }
         let enrolled = authenticators::has_confirmed(&tx, user.id).await?;
         let stage = if enrolled {
@@ -247,15 +256,17 @@ async fn code_page(
 
 /// How a second-factor attempt ended.
 enum Verdict {
-    SignedIn { session: String },
+    SignedIn { session: String, user_id: i64 },
     Wrong,
     Throttled(i64),
     Locked,
     NoLogin,
 }
 
-/// Proves the factor and opens the session in one statement; on a wrong
-/// factor counts the failure (which may lock the account).
+/// Proves the factor and opens the session in one statement. The attempt
+/// was counted as a wrong code before the check (`claim_code_attempt`); a
+/// right code clears that count, a wrong one leaves it (and the lock the
+/// 100th sets).
 async fn finish_or_count(
     c: &impl GenericClient,
     app: &App,
@@ -280,25 +291,24 @@ async fn finish_or_count(
         .await?;
         if done.proved {
             return Ok(if done.signed_in {
-                Verdict::SignedIn { session }
+                Verdict::SignedIn {
+                    session,
+                    user_id: login.user_id,
+                }
             } else {
                 Verdict::NoLogin
             });
         }
     }
-    let failure = users::record_code_failure(c, login.user_id).await?;
+    let locked = users::is_locked(c, login.user_id).await?;
     audit::record(
         c,
         Some(login.user_id),
-        if failure.locked {
-            "locked"
-        } else {
-            "code_failed"
-        },
+        if locked { "locked" } else { "code_failed" },
         Some(req.ip),
     )
     .await?;
-    Ok(if failure.locked {
+    Ok(if locked {
         Verdict::Locked
     } else {
         Verdict::Wrong
@@ -369,6 +379,14 @@ async fn second_factor_submit(app: &App, req: &Req, body: RawBody, factor: Facto
         }
         if !well_formed {
             return Ok(Verdict::Wrong);
+        }
+        // Take this attempt's slot before the code is checked, so that
+        // attempts sent at once cannot outrun the delay or the lock.
+        let allow_locked = matches!(factor, Factor::RecoveryCode);
+        match users::claim_code_attempt(&*c, login.user_id, allow_locked).await? {
+            Ok(_) => {}
+            Err(users::CodeRefusal::Locked) => return Ok(Verdict::Locked),
+            Err(users::CodeRefusal::Throttled(s)) => return Ok(Verdict::Throttled(s)),
         }
         let (proof, event) = match (code, &recovery_hash) {
             (Some(code), _) => (totp_proof(app, &*c, &login, code, now).await?, "login"),
@@ -451,15 +469,16 @@ async fn verdict_page(
     success: LoginOutcome,
 ) -> Outcome {
     match verdict {
-        Verdict::SignedIn { session } => {
+        Verdict::SignedIn { session, user_id } => {
             METRICS.login(success);
             tracing::info!("login completed");
-            Ok(Page::redirect("/welcome")
-                .cookie(
-                    app.cookies
-                        .set(&app.cookies.session, &session, app.settings.session_ttl_s),
+            Ok(app
+                .signed_in(
+                    Page::redirect("/welcome"),
+                    &session,
+                    app.settings.session_ttl_s,
+                    user_id,
                 )
-                .cookie(app.cookies.clear(&app.cookies.login))
                 .done())
         }
         Verdict::Wrong => {

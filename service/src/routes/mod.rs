@@ -2,20 +2,22 @@
 //! like the flow they serve: parse, check, act, redirect.
 
 mod account;
+mod client_ip;
 mod enroll;
 mod login;
 mod ops;
+pub use ops::metrics_routes;
 mod recovery;
 mod register;
 mod welcome;
 
 use crate::auth::password::HashError;
-use crate::auth::tokens;
 use crate::db::DbError;
 use crate::metrics::METRICS;
 use crate::pages::Lang;
 use crate::App;
 use bytes::{Buf, Bytes, BytesMut};
+pub use client_ip::{client_ip, source_key};
 use futures_util::{Stream, StreamExt};
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -32,7 +34,9 @@ pub const MAX_BODY: usize = 16 * 1024;
 pub fn routes(
     app: App,
 ) -> impl Filter<Extract = (impl Reply,), Error = std::convert::Infallible> + Clone {
-    let pages = register::routes(app.clone())
+    let pages = too_large(app.clone())
+        .or(register::routes(app.clone()))
+        .unify()
         .or(enroll::routes(app.clone()))
         .unify()
         .or(recovery::routes(app.clone()))
@@ -57,12 +61,72 @@ pub fn routes(
     }))
 }
 
+/// Every route and the methods it answers: for 405's `Allow`, and the only
+/// paths a page's links are built from.
+const ROUTES: &[(&str, &str)] = &[
+    ("/", "GET"),
+    ("/register", "GET, POST"),
+    ("/enroll", "GET, POST"),
+    ("/recovery-codes", "GET, POST"),
+    ("/login", "GET, POST"),
+    ("/login/totp", "GET, POST"),
+    ("/login/recovery", "GET, POST"),
+    ("/welcome", "GET"),
+    ("/logout", "POST"),
+    ("/account", "GET"),
+    ("/account/authenticator", "GET, POST"),
+    ("/account/password", "POST"),
+    ("/account/recovery-codes", "POST"),
+    ("/account/delete", "POST"),
+    ("/account/sessions/revoke", "POST"),
+    ("/healthz", "GET"),
+    ("/readyz", "GET"),
+    ("/static/style.css", "GET"),
+    ("/favicon.ico", "GET"),
+];
+
+/// The route `path` names, if it is one of ours.
+fn known_route(path: &str) -> Option<&'static (&'static str, &'static str)> {
+    ROUTES.iter().find(|(p, _)| *p == path)
+}
+
+/// What no route took: 405 with `Allow` for a known path asked with another
+/// method, 404 for anything else.
 fn not_found(
     app: App,
 ) -> impl Filter<Extract = (Response,), Error = std::convert::Infallible> + Clone {
     warp::any()
+        .and(warp::path::full())
         .and(request(app.clone()))
-        .map(move |req: Req| app.error_page(&req, StatusCode::NOT_FOUND, "error_not_found"))
+        .map(
+            move |path: warp::path::FullPath, req: Req| match known_route(path.as_str()) {
+                Some((_, allow)) => {
+                    let mut resp =
+                        app.error_page(&req, StatusCode::METHOD_NOT_ALLOWED, "error_not_found");
+                    resp.headers_mut()
+                        .insert("allow", HeaderValue::from_static(allow));
+                    resp
+                }
+                None => app.error_page(&req, StatusCode::NOT_FOUND, "error_not_found"),
+            },
+        )
+}
+
+/// A request that declares a body over [`MAX_BODY`] gets 413 on every route,
+/// before any handler runs; others pass on.
+fn too_large(app: App) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    warp::header::optional::<u64>("content-length")
+        .and(request(app.clone()))
+        .and_then(move |length: Option<u64>, req: Req| {
+            let app = app.clone();
+            async move {
+                if length.is_some_and(|n| n > MAX_BODY as u64) {
+                    Ok(app.error_page(&req, StatusCode::PAYLOAD_TOO_LARGE, "error_too_large"))
+                } else {
+                    Err(warp::reject::not_found())
+                }
+            }
+        })
 }
 
 fn secure_headers(mut resp: Response) -> Response {
@@ -141,51 +205,26 @@ pub fn request(
                         Lang::from_accept_language(header("accept-language").unwrap_or(""))
                     });
                 let peer = remote.map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |a| a.ip());
-                let ip = client_ip(
-                    &app.settings.trusted_proxies,
-                    peer,
-                    header("x-forwarded-for"),
-                );
+                // Every X-Forwarded-For line, in order: a proxy that appends
+                // its own line after the client's must be read from the right.
+                let forwarded: Vec<&str> = headers
+                    .get_all("x-forwarded-for")
+                    .iter()
+                    .filter_map(|v| v.to_str().ok())
+                    .collect();
+                let ip = client_ip(&app.settings.trusted_proxies, peer, &forwarded);
+                // Links on the page (the language switch) are built from
+                // our own routes only, never from what the client sent.
+                let path = known_route(path.as_str()).map_or("/", |(p, _)| p);
                 Req {
                     lang,
-                    path: path.as_str().to_string(),
+                    path: path.to_string(),
                     ip,
                     cookies,
                     remember_lang: asked.is_some(),
                 }
             },
         )
-}
-
-/// The client's address: the peer's, unless the peer is a trusted proxy, in
-/// which case the nearest address in `X-Forwarded-For` that is not a trusted
-/// proxy. An untrusted peer's `X-Forwarded-For` is ignored.
-pub fn client_ip(trusted: &[ipnet::IpNet], peer: IpAddr, forwarded: Option<&str>) -> IpAddr {
-    let peer = canonical(peer);
-    if !trusted.iter().any(|n| n.contains(&peer)) {
-        return peer;
-    }
-    let Some(list) = forwarded else { return peer };
-    let mut client = peer;
-    for hop in list.rsplit(',') {
-        match hop.trim().parse::<IpAddr>() {
-            Ok(ip) => {
-                client = canonical(ip);
-                if !trusted.iter().any(|n| n.contains(&client)) {
-                    break;
-                }
-            }
-            Err(_) => break,
-        }
-    }
-    client
-}
-
-fn canonical(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-        v4 => v4,
-    }
 }
 
 /// A POST body as it arrived, read by [`App::read_form`].
@@ -267,6 +306,8 @@ pub struct CookieNames {
     pub login: String,
     pub csrf: String,
     pub lang: String,
+    /// The signed device cookie of a browser that completed a login.
+    pub device: String,
     secure: bool,
 }
 
@@ -284,6 +325,7 @@ impl CookieNames {
             login: name("login"),
             csrf: name("csrf"),
             lang: name("lang"),
+            device: name("device"),
             secure,
         }
     }
@@ -377,9 +419,11 @@ impl App {
         template: &str,
         mut ctx: tera::Context,
     ) -> Outcome {
+        // Only a value the server issued is believed: a client-chosen one
+        // is replaced.
         let (browser, new_cookie) = match req.cookie(&self.cookies.csrf) {
-            Some(v) if !v.is_empty() && v.len() <= 64 => (v.to_string(), false),
-            _ => (tokens::random_token(), true),
+            Some(v) if self.csrf.browser_ok(v) => (v.to_string(), false),
+            _ => (self.csrf.new_browser(), true),
         };
         ctx.insert(
             "csrf_token",
@@ -391,6 +435,23 @@ impl App {
             page = page.cookie(self.cookies.set(&self.cookies.csrf, &browser, 30 * 86400));
         }
         Ok(self.remember_lang(req, page).done())
+    }
+
+    /// The cookies of a completed login: the session, a fresh CSRF cookie
+    /// (rotated at login), the device cookie that lets this browser past the
+    /// account-wide password delay, and the pending login cleared.
+    pub fn signed_in(&self, page: Page, session: &str, ttl_s: u64, user_id: i64) -> Page {
+        page.cookie(self.cookies.set(&self.cookies.session, session, ttl_s))
+            .cookie(
+                self.cookies
+                    .set(&self.cookies.csrf, &self.csrf.new_browser(), 30 * 86400),
+            )
+            .cookie(self.cookies.set(
+                &self.cookies.device,
+                &self.device.issue(user_id),
+                crate::auth::device::DEVICE_COOKIE_MAX_AGE_S,
+            ))
+            .cookie(self.cookies.clear(&self.cookies.login))
     }
 
     pub fn remember_lang(&self, req: &Req, page: Page) -> Page {
@@ -516,7 +577,7 @@ impl App {
         let fields = parse_form(&buf).ok_or_else(|| refuse(Refusal::BadForm))?;
         let browser = req.cookie(&self.cookies.csrf).unwrap_or("");
         let token = fields.get("csrf_token").map_or("", String::as_str);
-        if browser.is_empty()
+        if !self.csrf.browser_ok(browser)
             || !self
                 .csrf
                 .verify(browser, token, crate::auth::totp::now_unix())
@@ -595,15 +656,15 @@ mod tests {
         let proxy: IpAddr = "10.77.0.11".parse().unwrap();
         let stranger: IpAddr = "10.77.0.100".parse().unwrap();
         assert_eq!(
-            client_ip(&trusted, proxy, Some("192.0.2.7")),
+            client_ip(&trusted, proxy, &["192.0.2.7"]),
             "192.0.2.7".parse::<IpAddr>().unwrap()
         );
         assert_eq!(
-            client_ip(&trusted, proxy, Some("6.6.6.6, 192.0.2.7, 10.77.0.12")),
+            client_ip(&trusted, proxy, &["6.6.6.6, 192.0.2.7, 10.77.0.12"]),
             "192.0.2.7".parse::<IpAddr>().unwrap()
         );
-        assert_eq!(client_ip(&trusted, stranger, Some("192.0.2.7")), stranger);
-        assert_eq!(client_ip(&trusted, proxy, Some("garbage")), proxy);
-        assert_eq!(client_ip(&trusted, proxy, None), proxy);
+        assert_eq!(client_ip(&trusted, stranger, &["192.0.2.7"]), stranger);
+        assert_eq!(client_ip(&trusted, proxy, &["garbage"]), proxy);
+        assert_eq!(client_ip(&trusted, proxy, &[]), proxy);
     }
 }

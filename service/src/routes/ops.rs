@@ -1,4 +1,5 @@
-//! For operators and proxies: `/healthz`, `/readyz`, `/metrics`; and the
+//! For operators and proxies: `/healthz`, `/readyz`, `/metrics` (on its own
+//! listener); and the
 //! stylesheet and icon every page uses.
 
 use super::{plain, with_app};
@@ -28,6 +29,26 @@ pub fn routes(app: App) -> impl Filter<Extract = (Response,), Error = Rejection>
                 plain(StatusCode::SERVICE_UNAVAILABLE, "database unavailable\n")
             }
         });
+    let style = warp::path!("static" / "style.css")
+        .and(warp::get())
+        .map(|| asset(STYLE.as_bytes().to_vec(), "text/css; charset=utf-8"));
+    let favicon = warp::path!("favicon.ico")
+        .and(warp::get())
+        .map(|| asset(favicon(), "image/x-icon"));
+    healthz
+        .or(readyz)
+        .unify()
+        .or(style)
+        .unify()
+        .or(favicon)
+        .unify()
+}
+
+/// The metrics listener (`TWOFA_METRICS_LISTEN`): `GET /metrics` and
+/// nothing else, on an address operators choose, never the public one.
+pub fn metrics_routes(
+    app: App,
+) -> impl Filter<Extract = (Response,), Error = std::convert::Infallible> + Clone {
     let metrics = warp::path!("metrics")
         .and(warp::get())
         .and(with_app(app))
@@ -39,20 +60,8 @@ pub fn routes(app: App) -> impl Filter<Extract = (Response,), Error = Rejection>
             );
             resp
         });
-    let style = warp::path!("static" / "style.css")
-        .and(warp::get())
-        .map(|| asset(STYLE.as_bytes().to_vec(), "text/css; charset=utf-8"));
-    let favicon = warp::path!("favicon.ico")
-        .and(warp::get())
-        .map(|| asset(favicon(), "image/x-icon"));
-    healthz
-        .or(readyz)
-        .unify()
-        .or(metrics)
-        .unify()
-        .or(style)
-        .unify()
-        .or(favicon)
+    metrics
+        .or(warp::any().map(|| plain(StatusCode::NOT_FOUND, "not found\n")))
         .unify()
 }
 

@@ -7,7 +7,7 @@ use crate::{handler, with_db, App};
 use warp::http::StatusCode;
 use warp::{Filter, Rejection};
 
-const CODES: usize = 10;
+pub const CODES: usize = 10;
 
 pub fn routes(
     app: App,
@@ -33,31 +33,50 @@ async fn show(app: &App, req: &Req) -> Outcome {
         return Ok(Page::redirect("/login").done());
     };
     let id_hash = tokens::hash_token(cookie);
-    let codes = tokens::recovery_codes(CODES);
-    let hashes: Vec<Vec<u8>> = codes.iter().map(|c| tokens::hash_token(c)).collect();
-    // None: no session. Some(false): shown before, so only the form.
+    let fresh = tokens::recovery_codes(CODES);
+    let hashes: Vec<Vec<u8>> = fresh.iter().map(|c| tokens::hash_token(c)).collect();
+    // None: no session. Some(None): shown before, so only the form.
     let shown = with_db!(app.db, |c| {
         let tx = c.transaction().await?;
         let Some(session) = sessions::get(&tx, &id_hash).await? else {
             return Ok(None);
         };
         let first_time = sessions::take_recovery_display(&tx, &id_hash).await?;
-        if first_time {
-            recovery::replace(&tx, session.user_id, &hashes).await?;
-            audit::record(
-                &tx,
-                Some(session.user_id),
-                "recovery_codes_issued",
-                Some(req.ip),
-            )
-            .await?;
-        }
+        let stashed = sessions::take_recovery_codes(&tx, &id_hash).await?;
+        // Made at enrolment (see enroll.rs) and sealed with the session.
+        let opened = stashed
+            .and_then(|(sealed, key_id)| app.secrets.open(session.user_id, &sealed, &key_id).ok())
+            .map(|plain| {
+                String::from_utf8_lossy(&plain)
+                    .split('\n')
+                    .map(str::to_string)
+                    .collect::<Vec<_>>()
+            });
+        let codes = match (first_time, opened) {
+            (false, _) => None,
+            (true, Some(codes)) => Some(codes),
+            // A session opened by an older version, before codes were made
+            // at enrolment: make them now, as it did.
+            (true, None) => {
+                recovery::replace(&tx, session.user_id, &hashes).await?;
+                audit::record(
+                    &tx,
+                    Some(session.user_id),
+                    "recovery_codes_issued",
+                    Some(req.ip),
+                )
+                .await?;
+                Some(fresh.clone())
+            }
+        };
         tx.commit().await?;
-        Ok(Some(first_time))
+        Ok(Some(codes))
     })?;
-    let Some(first_time) = shown else {
+    let Some(codes) = shown else {
         return Ok(Page::redirect("/login").done());
     };
+    let first_time = codes.is_some();
+    let codes = codes.unwrap_or_default();
     let mut ctx = tera::Context::new();
     let grouped: Vec<String> = if first_time {
         codes.iter().map(|c| totp::grouped(c)).collect()

@@ -1,15 +1,14 @@
 //! `GET/POST /register`: a new account, then on to enrolment.
 
 use super::{raw_body, request, with_app, Outcome, Page, RawBody, Req};
-use crate::auth::password::{check_new_password, Weakness};
+use crate::auth::password::{check_new_password, normalize_password, Weakness};
 use crate::auth::{normalize_email, tokens};
-use crate::db::{audit, challenges, users};
+use crate::db::{audit, challenges, throttle, users};
 use crate::metrics::METRICS;
 use crate::{handler, with_db, App};
 use std::collections::HashMap;
 use warp::http::StatusCode;
 use warp::{Filter, Rejection};
-use zeroize::Zeroizing;
 
 pub fn routes(
     app: App,
@@ -64,7 +63,7 @@ async fn submit(app: &App, req: &Req, body: RawBody) -> Outcome {
         return show(app, req, StatusCode::FORBIDDEN, "", HashMap::new()).await;
     }
     let raw_email = form.get("email");
-    let password = Zeroizing::new(form.get("password").to_string());
+    let password = normalize_password(form.get("password"));
     let text = |key: &str| app.pages.text(req.lang, key, &[]);
     let mut errors = HashMap::new();
     let email = normalize_email(raw_email);
@@ -75,9 +74,10 @@ async fn submit(app: &App, req: &Req, body: RawBody) -> Outcome {
         Some(Weakness::TooShort) => errors.insert("password", text("register_password_short")),
         Some(Weakness::TooLong) => errors.insert("password", text("register_password_long")),
         Some(Weakness::Common) => errors.insert("password", text("register_password_common")),
+        Some(Weakness::Trivial) => errors.insert("password", text("register_password_trivial")),
         None => None,
     };
-    if form.get("password_confirm") != password.as_str() {
+    if *normalize_password(form.get("password_confirm")) != *password {
         errors.insert("password_confirm", text("register_password_mismatch"));
     }
     // Echo the e-mail back only when it is short enough to be one.
@@ -89,6 +89,30 @@ async fn submit(app: &App, req: &Req, body: RawBody) -> Outcome {
     let Some(email) = email.filter(|_| errors.is_empty()) else {
         return show(app, req, StatusCode::BAD_REQUEST, shown_email, errors).await;
     };
+
+    // Each attempt that would cost a hash takes one of this source's
+    // failed registrations per minute first, atomically; a registration that
+    // creates its account gives it back (like a successful login), so only
+    // refused ones (a taken address: what an enumeration would probe) count.
+    let reg_key = format!("reg:{}", super::source_key(req.ip));
+    let cap = app.settings.ip_registrations_per_minute as i32;
+    let wait = with_db!(app.db, |c| Ok(throttle::claim_in_window(
+        &*c, &reg_key, cap
+    )
+    .await?))?;
+    if let Some(seconds) = wait {
+        METRICS.throttled.inc();
+        errors.insert(
+            "email",
+            app.pages.text(
+                req.lang,
+                "login_throttled",
+                &[("seconds", &seconds.to_string())],
+            ),
+        );
+        let resp = show(app, req, StatusCode::TOO_MANY_REQUESTS, shown_email, errors).await?;
+        return Ok(Page::from(resp).retry_after(seconds).done());
+    }
 
     let hash = app.hashing.hash(password).await?;
     let challenge = tokens::random_token();
@@ -109,6 +133,7 @@ async fn submit(app: &App, req: &Req, body: RawBody) -> Outcome {
         )
         .await?;
         audit::record(&tx, Some(user_id), "registered", Some(req.ip)).await?;
+        throttle::refund_in_window(&tx, &reg_key).await?;
         tx.commit().await?;
         Ok(Some(user_id))
     })?;

@@ -10,6 +10,7 @@ mod failover;
 mod flow;
 mod headers;
 mod operations;
+mod security;
 mod shedding;
 mod throttling;
 mod two_apps;

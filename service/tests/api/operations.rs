@@ -7,12 +7,17 @@ use std::time::{Duration, Instant};
 
 #[tokio::test]
 async fn health_readiness_and_metrics() {
-    let app = TestApp::spawn().await;
+    let app =
+        TestApp::spawn_with(|s| s.metrics_listen = Some("127.0.0.1:0".parse().unwrap())).await;
     let mut b = app.browser();
     assert_eq!(b.get("/healthz").await.status, 200);
     assert_eq!(b.get("/readyz").await.status, 200);
     app.enrolled_user("vic@example.com").await;
-    let m = b.get("/metrics").await;
+    // Metrics are served on their own listener only.
+    let metrics_addr = app.server.as_ref().unwrap().metrics_addr.unwrap();
+    let m = Browser::new(&format!("http://{metrics_addr}"))
+        .get("/metrics")
+        .await;
     assert_eq!(m.status, 200);
     for series in [
         "twofa_logins_total{outcome=\"success\"}",

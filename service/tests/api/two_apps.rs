@@ -69,9 +69,11 @@ async fn of_simultaneous_submissions_of_one_code_exactly_one_succeeds() {
         1,
         "{statuses:?}"
     );
-    assert_eq!(
-        statuses.iter().filter(|s| **s == 401).count(),
-        7,
+    // The others are replays, i.e. wrong codes: each took a slot of the
+    // code delay before it was judged, so past the fifth they are refused
+    // unjudged (429) unless the winner's success cleared the count first.
+    assert!(
+        statuses.iter().all(|s| [303, 401, 429].contains(s)),
         "{statuses:?}"
     );
 }

@@ -408,3 +408,72 @@ async fn a_recovery_code_signs_in_once() {
     p.close().await;
     app.stop().await;
 }
+
+/// Issue 12, finding 3, in a real browser: strangers failing from many
+/// addresses at once put the account name in its delay, but the owner's own
+/// Chromium, which completed a login before, keeps its signed device cookie
+/// and is let through to the code and the welcome page.
+#[tokio::test]
+async fn the_owners_browser_gets_in_while_strangers_hammer_the_account() {
+    let _turn = TURN.lock().await;
+    let app = TestApp::spawn_with(|s| {
+        s.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+        s.db_retry_deadline_s = 120.0;
+    })
+    .await;
+    let email = "owner@example.org";
+    let (_, secret, _) = app.enrolled_user(email).await;
+    let driver = Driver::start();
+    let mut p = driver.browser("en", DESKTOP).await;
+    // The owner signs in once in this browser.
+    wait_for_fresh_step(20).await;
+    p.goto(&app.base, "/login").await;
+    password_step(&mut p, email, PASSWORD).await;
+    arrive(&mut p, "/login/totp").await;
+    // The next step: the current one was used at enrolment.
+    code_step(&mut p, &totp_at(&secret, 1)).await;
+    arrive(&mut p, "/welcome").await;
+
+    // Forty strangers at once, each from its own address.
+    let mut stranger = app.browser();
+    stranger.get("/login").await;
+    let tasks: Vec<_> = (0..40)
+        .map(|i| {
+            let mut b = stranger.clone();
+            b.headers
+                .push(("x-forwarded-for".into(), format!("198.51.100.{i}")));
+            tokio::spawn(async move {
+                b.post(
+                    "/login",
+                    &[("email", email), ("password", "wrong password here")],
+                )
+                .await
+                .status
+            })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for t in tasks {
+        statuses.push(t.await.unwrap());
+    }
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 401).count(),
+        5,
+        "{statuses:?}"
+    );
+    let mut elsewhere = app.browser();
+    assert_eq!(elsewhere.login(email, PASSWORD).await.status, 429);
+
+    // The owner, in the browser that signed in before, gets in (with a
+    // code of a step after the one just used).
+    let left = 30 - twofa::auth::totp::now_unix() % 30;
+    tokio::time::sleep(Duration::from_secs(left + 1)).await;
+    p.goto(&app.base, "/login").await;
+    password_step(&mut p, email, PASSWORD).await;
+    arrive(&mut p, "/login/totp").await;
+    code_step(&mut p, &totp_at(&secret, 1)).await;
+    arrive(&mut p, "/welcome").await;
+    assert_eq!(p.text("#user-email").await, email);
+    p.close().await;
+    app.stop().await;
+}

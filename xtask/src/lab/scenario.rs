@@ -466,9 +466,11 @@ impl<'a> Run<'a> {
         Ok(())
     }
 
-    /// `{vip_url}` and `{app_urls}` in `run` commands, from the topology.
+    /// `{vip_url}` (or `{proxy_url}`, the VM driver's name for it) and
+    /// `{app_urls}` in `run` commands, from the topology.
     fn expand(&self, cmd: &str) -> String {
         cmd.replace("{vip_url}", &self.lab.topo.vip_url())
+            .replace("{proxy_url}", &self.lab.topo.vip_url())
             .replace("{app_urls}", &self.lab.topo.app_urls().join(","))
     }
 

@@ -1,0 +1,89 @@
+//! `probe forged-ip`: through the proxies, a client that writes its own
+//! `X-Forwarded-For` (a new address each time) must still be counted as
+//! itself: the per-source cap of failed logins stops it after exactly `cap`
+//! wrong passwords. Also checks that the proxies refuse `/metrics`.
+
+use super::flow;
+use anyhow::{anyhow, Context, Result};
+use serde_json::json;
+use std::time::Duration;
+
+#[derive(clap::Args, Debug)]
+pub struct ForgedIpArgs {
+    /// The VIP's base URL.
+    #[arg(long)]
+    pub url: String,
+    /// The apps' `TWOFA_IP_FAILED_LOGINS_PER_MINUTE`.
+    #[arg(long, default_value_t = 30)]
+    pub cap: usize,
+}
+
+pub async fn forged_ip(args: ForgedIpArgs) -> Result<i32> {
+    let http = flow::client(Duration::from_millis(500), Duration::from_secs(20))?;
+    let base = args.url.trim_end_matches('/');
+    let page = http.get(format!("{base}/login")).send().await?;
+    let cookies: Vec<String> = page
+        .headers()
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok()?.split(';').next().map(str::to_string))
+        .collect();
+    let body = page.text().await?;
+    let csrf = flow::hidden(&body, "csrf_token").context("GET /login has no csrf_token")?;
+    let run = flow::run_id();
+    let mut failures = 0;
+    let mut first_429 = None;
+    let mut trace = Vec::new();
+    for i in 0..args.cap + 5 {
+        let form = [
+            ("csrf_token", csrf.as_str()),
+            ("email", &format!("forged-{run}-{i}@example.test")),
+            ("password", "not the password at all"),
+        ];
+        let status = http
+            .post(format!("{base}/login"))
+            .header(reqwest::header::COOKIE, cookies.join("; "))
+            // What a client may claim: another address in each request,
+            // both as a line of its own and as a list.
+            .header("x-forwarded-for", format!("203.0.113.{}", i % 250))
+            .header(
+                "x-forwarded-for",
+                format!("198.51.100.{}, 10.0.0.1", i % 250),
+            )
+            .form(&form)
+            .send()
+            .await?
+            .status()
+            .as_u16();
+        trace.push(status.to_string());
+        match status {
+            401 => failures += 1,
+            429 => {
+                first_429 = Some(i + 1);
+                break;
+            }
+            s => return Err(anyhow!("unexpected {s} on attempt {}", i + 1)),
+        }
+    }
+    let metrics = http
+        .get(format!("{base}/metrics"))
+        .send()
+        .await?
+        .status()
+        .as_u16();
+    let ok = failures == args.cap && metrics == 403;
+    let report = json!({
+        "cap": args.cap,
+        "failures_before_throttle": failures,
+        "throttled_at": first_429,
+        "metrics_status": metrics,
+        "mismatch": u8::from(!ok),
+        "trace": trace.join(" "),
+    });
+    eprintln!(
+        "probe forged-ip: {failures} wrong passwords with forged X-Forwarded-For before 429 (cap {}); /metrics through the VIP: {metrics}",
+        args.cap
+    );
+    println!("{}", serde_json::to_string(&report)?);
+    Ok(if ok { 0 } else { 1 })
+}
