@@ -123,6 +123,20 @@ pub async fn claim_in_window(
     }
 }
 
+/// Gives back an attempt taken with [`claim_attempt`] that was never judged
+/// (its hash was shed). The count goes down; a delay already set stays, so
+/// a refund can never open the door to attempts sent at the same time.
+pub async fn refund_attempt(c: &impl GenericClient, key: &str) -> Result<(), Error> {
+    let st = c
+        .prepare_cached(
+            "UPDATE throttle SET failures = greatest(0, failures - 1), updated_at = now()
+             WHERE key = $1",
+        )
+        .await?;
+    c.execute(&st, &[&key]).await?;
+    Ok(())
+}
+
 /// Gives back a slot taken with [`claim_in_window`] (the attempt turned out
 /// not to be a failure, or was refused for another reason).
 pub async fn refund_in_window(c: &impl GenericClient, key: &str) -> Result<(), Error> {

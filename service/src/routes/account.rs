@@ -367,13 +367,18 @@ async fn prove(
     let (Some(user), Some(account_key)) = (user, account_key) else {
         return to_login();
     };
-    let ok = crate::auth::password_upgrade::verify(
+    let verified = crate::auth::password_upgrade::verify(
         app,
         password,
         Some(user.password_hash.clone()),
         Some(user.id),
     )
-    .await?;
+    .await;
+    if matches!(verified, Err(super::AppError::Busy { .. })) {
+        // Shed before it was judged: not a wrong password.
+        super::refund_slots(app, &ip_key, Some(&account_key)).await?;
+    }
+    let ok = verified?;
     if !ok {
         // Already counted when the slots were taken.
         tracing::info!(ip = %req.ip, "wrong password on the account page");

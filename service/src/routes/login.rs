@@ -167,13 +167,18 @@ async fn password_submit(app: &App, req: &Req, body: RawBody) -> Outcome {
     let stored = user.as_ref().map(|u| u.password_hash.clone());
     let ok = match &email {
         Some(_) => {
-            crate::auth::password_upgrade::verify(
+            let verified = crate::auth::password_upgrade::verify(
                 app,
                 password,
                 stored,
                 user.as_ref().map(|u| u.id),
             )
-            .await?
+            .await;
+            if matches!(verified, Err(super::AppError::Busy { .. })) {
+                // Shed before it was judged: not a wrong password.
+                super::refund_slots(app, &ip_key, account_key.as_deref()).await?;
+            }
+            verified?
         }
         // Not an address at all: nothing to look up, nothing to hash.
         None => false,

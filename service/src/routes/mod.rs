@@ -90,6 +90,26 @@ fn known_route(path: &str) -> Option<&'static (&'static str, &'static str)> {
     ROUTES.iter().find(|(p, _)| *p == path)
 }
 
+/// Gives back the throttle slots a password attempt took (see
+/// `db::throttle::claim_in_window`, `claim_attempt`) when its hash was shed
+/// and the password never judged: a shed post counts for nothing.
+pub(crate) async fn refund_slots(
+    app: &App,
+    ip_key: &str,
+    account_key: Option<&str>,
+) -> Result<(), AppError> {
+    crate::with_db!(app.db, |c| {
+        let tx = c.transaction().await?;
+        crate::db::throttle::refund_in_window(&tx, ip_key).await?;
+        if let Some(key) = account_key {
+            crate::db::throttle::refund_attempt(&tx, key).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    })?;
+    Ok(())
+}
+
 /// What no route took: 405 with `Allow` for a known path asked with another
 /// method, 404 for anything else.
 fn not_found(

@@ -247,12 +247,23 @@ async fn wrong_password_and_wrong_code_are_refused_and_counted() {
         assert_eq!(r.status, 401, "{action}");
         assert!(r.body.contains("role=\"alert\""));
     }
+    // This browser signed in to the account before, so its failures count
+    // under its own device key, not the account name's (docs/security.md).
     let failures: i32 = db
-        .query_one("SELECT failures FROM throttle WHERE key LIKE 'pw:%'", &[])
+        .query_one("SELECT failures FROM throttle WHERE key LIKE 'dev:%'", &[])
         .await
         .unwrap()
         .get(0);
     assert_eq!(failures, 4, "each wrong password counted once");
+    let by_name: i64 = db
+        .query_one("SELECT count(*) FROM throttle WHERE key LIKE 'pw:%'", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        by_name, 0,
+        "the owner's browser does not slow the account for others"
+    );
     // The fifth makes the account name wait, as at sign-in.
     let r = prove(&mut b, "password", "not the password at all", &codes[0]).await;
     assert_eq!(r.status, 401);

@@ -56,10 +56,13 @@ fn gauge(body: &str, name: &str) -> f64 {
 
 #[tokio::test]
 async fn metrics_export_the_kernel_clock_state_and_readiness_ignores_it() {
-    let app = TestApp::spawn().await;
+    let app =
+        TestApp::spawn_with(|s| s.metrics_listen = Some("127.0.0.1:0".parse().unwrap())).await;
     let mut b = app.browser();
+    let metrics_addr = app.server.as_ref().unwrap().metrics_addr.unwrap();
+    let mut scraper = Browser::new(&format!("http://{metrics_addr}"));
     let before = kernel_clock();
-    let m = b.get("/metrics").await;
+    let m = scraper.get("/metrics").await;
     let after = kernel_clock();
     assert_eq!(m.status, 200);
     assert_eq!(gauge(&m.body, "twofa_clock_readable"), 1.0);

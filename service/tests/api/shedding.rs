@@ -15,6 +15,7 @@ async fn narrow_app() -> TestApp {
         s.hash_queue_max_wait_ms = 1;
         s.argon2_memory_kib = 16 * 1024;
         s.argon2_iterations = 3;
+        s.metrics_listen = Some("127.0.0.1:0".parse().unwrap());
     })
     .await
 }
@@ -128,7 +129,11 @@ async fn a_shed_password_post_gets_503_and_counts_for_nothing() {
         .get(0);
     assert_eq!(per_ip, wrong);
 
-    let metrics = app.browser().get("/metrics").await.body;
+    let metrics_addr = app.server.as_ref().unwrap().metrics_addr.unwrap();
+    let metrics = Browser::new(&format!("http://{metrics_addr}"))
+        .get("/metrics")
+        .await
+        .body;
     let counted = |name: &str| -> f64 {
         metrics
             .lines()
