@@ -1,6 +1,7 @@
 package org.twofa.authenticator.transfer;
 
 import org.twofa.authenticator.otp.InvalidOtpAuthUriException;
+import org.twofa.authenticator.otp.Message;
 import org.twofa.authenticator.otp.OtpAuthUri;
 
 /**
@@ -38,7 +39,7 @@ public final class UriList {
             }
         }
         if (links == 0) {
-            throw new ImportException("the file holds no otpauth:// link");
+            throw new ImportException(Message.NO_LINK_IN_FILE);
         }
         return batch;
     }
