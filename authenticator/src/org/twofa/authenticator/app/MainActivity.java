@@ -934,7 +934,7 @@ public class MainActivity extends Activity {
         int skipped = plan.skipped().size();
         if (skipped > 0) {
             text.append("\n\n").append(getResources().getQuantityString(R.plurals.import_skipped, skipped, skipped));
-            for (String note : plan.skipped()) {
+            for (String note : plan.skipped(Locale.getDefault().getLanguage())) {
                 text.append("\n • ").append(note);
             }
         }

@@ -118,6 +118,11 @@ public enum Message {
     AEGIS_SCRYPT_PARAMETER("the Aegis file asks for scrypt %s = %s, out of range",
             "o arquivo do Aegis pede scrypt %s = %s, fora do intervalo"),
 
+    SKIP_TYPE("type %s is not supported", "o tipo %s não é suportado"),
+    SKIP_HASH("hash algorithm %s is not supported", "o algoritmo de hash %s não é suportado"),
+    SKIP_DIGITS("digit count #%s is not supported", "o número de dígitos #%s não é suportado"),
+    SKIP_ACCOUNT_TYPE("account type #%s is not supported", "o tipo de conta #%s não é suportado"),
+
     // The vault on the phone (vault.VaultFormatException).
     VAULT_TRUNCATED("the vault is truncated (%s bytes)", "o cofre está truncado (%s bytes)"),
     VAULT_WRONG_MAGIC("not a twofa vault (wrong magic bytes)", "não é um cofre do twofa (assinatura inicial errada)"),

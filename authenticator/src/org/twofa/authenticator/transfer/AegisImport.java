@@ -158,7 +158,7 @@ public final class AegisImport {
             String issuer = e.get("issuer") instanceof String ? (String) e.get("issuer") : "";
             String who = issuer.isEmpty() ? name : issuer + " (" + name + ")";
             if (!type.equals("totp") && !type.equals("hotp")) {
-                batch.skip(who + ": type " + type + " is not supported");
+                batch.skip(who, Message.SKIP_TYPE, type);
                 continue;
             }
             Map<?, ?> info = map(e.get("info"), Message.text("an entry's info", "as informações de uma entrada"));
@@ -167,7 +167,7 @@ public final class AegisImport {
                         text(info.get("secret")), text(info.get("algo")), text(info.get("digits")),
                         text(info.get("period")), text(info.get("counter"))));
             } catch (InvalidOtpAuthUriException ex) {
-                batch.skip(who + ": " + ex.getMessage());
+                batch.skip(who, ex);
             }
         }
         return batch;

@@ -143,7 +143,7 @@ public final class GoogleMigration {
             case 2: algorithmName = Algorithm.SHA256.name(); break;
             case 3: algorithmName = Algorithm.SHA512.name(); break;
             default:
-                batch.skip(who + ": hash algorithm " + (algorithm == 4 ? "MD5" : "#" + algorithm) + " is not supported");
+                batch.skip(who, Message.SKIP_HASH, algorithm == 4 ? "MD5" : "#" + algorithm);
                 return;
         }
         String digitsText;
@@ -151,11 +151,11 @@ public final class GoogleMigration {
             case 0: case 1: digitsText = "6"; break;
             case 2: digitsText = "8"; break;
             default:
-                batch.skip(who + ": digit count #" + digits + " is not supported");
+                batch.skip(who, Message.SKIP_DIGITS, digits);
                 return;
         }
         if (type != 0 && type != 1 && type != 2) {
-            batch.skip(who + ": account type #" + type + " is not supported");
+            batch.skip(who, Message.SKIP_ACCOUNT_TYPE, type);
             return;
         }
         try {
@@ -163,7 +163,7 @@ public final class GoogleMigration {
             batch.add(OtpAuthUri.manual(type == 1, issuer, account.trim().isEmpty() ? issuer : account,
                     Base32.encode(secret), algorithmName, digitsText, null, Long.toString(counter)));
         } catch (InvalidOtpAuthUriException e) {
-            batch.skip(who + ": " + e.getMessage());
+            batch.skip(who, e);
         }
     }
 

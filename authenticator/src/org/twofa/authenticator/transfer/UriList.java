@@ -33,9 +33,9 @@ public final class UriList {
                     batch.add(OtpAuthUri.parse(line));
                 }
             } catch (InvalidOtpAuthUriException e) {
-                batch.skip("line " + (i + 1) + ": " + e.getMessage());
+                batch.skip(Message.text("line " + (i + 1), "linha " + (i + 1)), e);
             } catch (ImportException e) {
-                batch.skip("line " + (i + 1) + ": " + e.getMessage());
+                batch.skip(Message.text("line " + (i + 1), "linha " + (i + 1)), e);
             }
         }
         if (links == 0) {
