@@ -82,4 +82,18 @@ public class LocalizedErrorsTest {
         assertEquals("O arquivo é grande demais.", e.localizedMessage("pt"));
         assertEquals("O arquivo é grande demais.", e.localizedMessage("en"));
     }
+
+    @Test
+    public void skippedEntriesInPortuguese() throws Exception {
+        ImportBatch links = Importer.read(TestFiles.bytes("otpauth-list.txt"), null);
+        String en = links.skipped().get(0);
+        String pt = links.skipped("pt").get(0);
+        assertTrue(en, en.startsWith("line 6: the secret is not valid base32"));
+        assertTrue(pt, pt.startsWith("linha 6: a chave secreta não é base32 válido"));
+        assertEquals(en, links.skipped("de").get(0));
+
+        ImportBatch aegis = Importer.read(TestFiles.bytes("aegis-plain.json"), null);
+        assertTrue(aegis.skipped().get(0), aegis.skipped().get(0).endsWith(": type steam is not supported"));
+        assertTrue(aegis.skipped("pt").get(0), aegis.skipped("pt").get(0).endsWith(": o tipo steam não é suportado"));
+    }
 }
