@@ -315,8 +315,9 @@ public class MainActivity extends Activity {
         }
     }
 
+    /** The reason, in the phone's language when the core said it (import and vault errors). */
     private static String message(Exception e) {
-        return e.getMessage() != null ? e.getMessage() : e.getClass().getSimpleName();
+        return CoreMessages.inSentence(e);
     }
 
     /** Keeps an unreadable vault aside (renamed, never deleted) and starts a new one. */
@@ -656,7 +657,7 @@ public class MainActivity extends Activity {
             }
             migration.add(part);
         } catch (ImportException e) {
-            alert(getString(R.string.import_failed, e.getMessage()));
+            alert(getString(R.string.import_failed, message(e)));
             return;
         }
         if (migration.complete()) {
@@ -841,7 +842,7 @@ public class MainActivity extends Activity {
         try {
             format = Importer.detect(data);
         } catch (ImportException e) {
-            alert(getString(R.string.import_failed, e.getMessage()));
+            alert(getString(R.string.import_failed, message(e)));
             return;
         }
         if (!format.needsPassword) {
@@ -933,7 +934,7 @@ public class MainActivity extends Activity {
         int skipped = plan.skipped().size();
         if (skipped > 0) {
             text.append("\n\n").append(getResources().getQuantityString(R.plurals.import_skipped, skipped, skipped));
-            for (String note : plan.skipped()) {
+            for (String note : plan.skipped(Locale.getDefault().getLanguage())) {
                 text.append("\n • ").append(note);
             }
         }

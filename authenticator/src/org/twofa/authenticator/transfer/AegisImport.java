@@ -10,6 +10,7 @@ import javax.crypto.Cipher;
 import javax.crypto.spec.GCMParameterSpec;
 import javax.crypto.spec.SecretKeySpec;
 import org.twofa.authenticator.otp.InvalidOtpAuthUriException;
+import org.twofa.authenticator.otp.Message;
 import org.twofa.authenticator.otp.OtpAuthUri;
 import org.twofa.authenticator.vault.Json;
 
@@ -48,11 +49,11 @@ public final class AegisImport {
             content = (Map<?, ?>) db;
         } else if (db instanceof String) {
             if (password == null) {
-                throw new ImportException("this Aegis export is encrypted; enter its password");
+                throw new ImportException(Message.AEGIS_ENCRYPTED);
             }
             content = decrypt(map(root.get("header"), "header"), (String) db, password);
         } else {
-            throw new ImportException("this Aegis file has no \"db\"");
+            throw new ImportException(Message.AEGIS_NO_DB);
         }
         return entries(content);
     }
@@ -62,15 +63,15 @@ public final class AegisImport {
         try {
             parsed = Json.parse(text.trim());
         } catch (Json.ParseException e) {
-            throw new ImportException("this is not an Aegis export (not JSON: " + e.getMessage() + ")", e);
+            throw new ImportException(e, Message.AEGIS_NOT_JSON, e.getMessage());
         }
-        Map<?, ?> root = map(parsed, "the file");
+        Map<?, ?> root = map(parsed, Message.text("the file", "o arquivo"));
         Object version = root.get("version");
         if (!(version instanceof Long) || !root.containsKey("db")) {
-            throw new ImportException("this is not an Aegis export (no \"version\" or \"db\")");
+            throw new ImportException(Message.AEGIS_NO_VERSION);
         }
         if ((Long) version != 1) {
-            throw new ImportException("Aegis file version " + version + " is not supported (only 1)");
+            throw new ImportException(Message.AEGIS_VERSION, version);
         }
         return root;
     }
@@ -83,7 +84,7 @@ public final class AegisImport {
             byte[] masterKey = null;
             boolean anyPasswordSlot = false;
             for (Object o : slots) {
-                Map<?, ?> slot = map(o, "a slot");
+                Map<?, ?> slot = map(o, Message.text("a slot", "um espaço de chave"));
                 if (!Long.valueOf(SLOT_PASSWORD).equals(slot.get("type"))) {
                     continue; // biometric and raw slots are bound to the other phone
                 }
@@ -91,19 +92,20 @@ public final class AegisImport {
                 int n = (int) number(slot, "n", 2, MAX_N);
                 int r = (int) number(slot, "r", 1, 32);
                 int p = (int) number(slot, "p", 1, 16);
-                byte[] salt = Codecs.hex(string(slot, "salt"), "the slot's salt");
+                byte[] salt = Codecs.hex(string(slot, "salt"),
+                        Message.text("the slot's salt", "o sal do espaço de chave"));
                 byte[] slotKey;
                 try {
                     slotKey = Scrypt.derive(pw, salt, n, r, p, 32);
                 } catch (IllegalArgumentException e) {
-                    throw new ImportException("the Aegis file asks for scrypt parameters out of range: "
-                            + e.getMessage(), e);
+                    throw new ImportException(e, Message.AEGIS_SCRYPT_RANGE, e.getMessage());
                 }
                 Map<?, ?> keyParams = map(slot.get("key_params"), "key_params");
                 try {
-                    masterKey = gcmOpen(slotKey, Codecs.hex(string(keyParams, "nonce"), "a nonce"),
-                            Codecs.hex(string(slot, "key"), "a wrapped key"),
-                            Codecs.hex(string(keyParams, "tag"), "a tag"));
+                    masterKey = gcmOpen(slotKey,
+                            Codecs.hex(string(keyParams, "nonce"), Message.text("a nonce", "um nonce")),
+                            Codecs.hex(string(slot, "key"), Message.text("a wrapped key", "uma chave cifrada")),
+                            Codecs.hex(string(keyParams, "tag"), Message.text("a tag", "uma tag")));
                     break;
                 } catch (AEADBadTagException e) {
                     // another slot may hold another password
@@ -112,28 +114,28 @@ public final class AegisImport {
                 }
             }
             if (!anyPasswordSlot) {
-                throw new ImportException("this Aegis export has no password slot (only a fingerprint one); "
-                        + "export it again from Aegis with a password, or without encryption");
+                throw new ImportException(Message.AEGIS_NO_PASSWORD_SLOT);
             }
             if (masterKey == null) {
                 throw new WrongPasswordException();
             }
             byte[] plain;
             try {
-                plain = gcmOpen(masterKey, Codecs.hex(string(params, "nonce"), "the nonce"),
-                        Codecs.base64(db), Codecs.hex(string(params, "tag"), "the tag"));
+                plain = gcmOpen(masterKey, Codecs.hex(string(params, "nonce"), Message.text("the nonce", "o nonce")),
+                        Codecs.base64(db), Codecs.hex(string(params, "tag"), Message.text("the tag", "a tag")));
             } catch (AEADBadTagException e) {
-                throw new ImportException("the Aegis export is damaged: its content does not match its tag");
+                throw new ImportException(Message.AEGIS_TAG_MISMATCH);
             } finally {
                 Arrays.fill(masterKey, (byte) 0);
             }
             try {
-                return map(Json.parse(new String(plain, StandardCharsets.UTF_8)), "the content");
+                return map(Json.parse(new String(plain, StandardCharsets.UTF_8)),
+                        Message.text("the content", "o conteúdo"));
             } catch (Json.ParseException e) {
-                throw new ImportException("the decrypted Aegis content is not JSON: " + e.getMessage(), e);
+                throw new ImportException(e, Message.AEGIS_CONTENT_NOT_JSON, e.getMessage());
             }
         } catch (GeneralSecurityException e) {
-            throw new ImportException("the Aegis export cannot be decrypted: " + e.getMessage(), e);
+            throw new ImportException(e, Message.AEGIS_CANNOT_DECRYPT, e.getMessage());
         } finally {
             Arrays.fill(pw, (byte) 0);
         }
@@ -150,22 +152,22 @@ public final class AegisImport {
     private static ImportBatch entries(Map<?, ?> content) throws ImportException {
         ImportBatch batch = new ImportBatch();
         for (Object o : list(content.get("entries"), "entries")) {
-            Map<?, ?> e = map(o, "an entry");
+            Map<?, ?> e = map(o, Message.text("an entry", "uma entrada"));
             String type = e.get("type") instanceof String ? (String) e.get("type") : "?";
             String name = e.get("name") instanceof String ? (String) e.get("name") : "";
             String issuer = e.get("issuer") instanceof String ? (String) e.get("issuer") : "";
             String who = issuer.isEmpty() ? name : issuer + " (" + name + ")";
             if (!type.equals("totp") && !type.equals("hotp")) {
-                batch.skip(who + ": type " + type + " is not supported");
+                batch.skip(who, Message.SKIP_TYPE, type);
                 continue;
             }
-            Map<?, ?> info = map(e.get("info"), "an entry's info");
+            Map<?, ?> info = map(e.get("info"), Message.text("an entry's info", "as informações de uma entrada"));
             try {
                 batch.add(OtpAuthUri.manual(type.equals("hotp"), issuer, name.trim().isEmpty() ? issuer : name,
                         text(info.get("secret")), text(info.get("algo")), text(info.get("digits")),
                         text(info.get("period")), text(info.get("counter"))));
             } catch (InvalidOtpAuthUriException ex) {
-                batch.skip(who + ": " + ex.getMessage());
+                batch.skip(who, ex);
             }
         }
         return batch;
@@ -175,16 +177,16 @@ public final class AegisImport {
         return o == null ? null : o.toString();
     }
 
-    private static Map<?, ?> map(Object o, String what) throws ImportException {
+    private static Map<?, ?> map(Object o, Object what) throws ImportException {
         if (!(o instanceof Map)) {
-            throw new ImportException("the Aegis file is damaged: " + what + " is not an object");
+            throw new ImportException(Message.AEGIS_NOT_OBJECT, what);
         }
         return (Map<?, ?>) o;
     }
 
-    private static List<?> list(Object o, String what) throws ImportException {
+    private static List<?> list(Object o, Object what) throws ImportException {
         if (!(o instanceof List)) {
-            throw new ImportException("the Aegis file is damaged: " + what + " is not a list");
+            throw new ImportException(Message.AEGIS_NOT_LIST, what);
         }
         return (List<?>) o;
     }
@@ -192,7 +194,7 @@ public final class AegisImport {
     private static String string(Map<?, ?> m, String key) throws ImportException {
         Object v = m.get(key);
         if (!(v instanceof String)) {
-            throw new ImportException("the Aegis file is damaged: \"" + key + "\" is missing");
+            throw new ImportException(Message.AEGIS_MISSING, key);
         }
         return (String) v;
     }
@@ -200,7 +202,7 @@ public final class AegisImport {
     private static long number(Map<?, ?> m, String key, long min, long max) throws ImportException {
         Object v = m.get(key);
         if (!(v instanceof Long) || (Long) v < min || (Long) v > max) {
-            throw new ImportException("the Aegis file asks for scrypt " + key + " = " + v + ", out of range");
+            throw new ImportException(Message.AEGIS_SCRYPT_PARAMETER, key, v);
         }
         return (Long) v;
     }

@@ -1,6 +1,7 @@
 package org.twofa.authenticator.transfer;
 
 import java.io.ByteArrayOutputStream;
+import org.twofa.authenticator.otp.Message;
 
 /**
  * Base64 and hex, written here because java.util.Base64 exists on Android
@@ -27,11 +28,11 @@ final class Codecs {
                 continue;
             }
             if (ended) {
-                throw new ImportException("the base64 data has text after its '=' padding");
+                throw new ImportException(Message.BASE64_AFTER_PADDING);
             }
             int v = c == '-' ? 62 : c == '_' ? 63 : B64.indexOf(c);
             if (v < 0) {
-                throw new ImportException("the data is not base64 ('" + c + "' at position " + (i + 1) + ")");
+                throw new ImportException(Message.NOT_BASE64, c, i + 1);
             }
             buffer = (buffer << 6) | v;
             bits += 6;
@@ -41,7 +42,7 @@ final class Codecs {
             }
         }
         if (bits >= 6) {
-            throw new ImportException("the base64 data is truncated");
+            throw new ImportException(Message.BASE64_TRUNCATED);
         }
         return out.toByteArray();
     }
@@ -63,16 +64,16 @@ final class Codecs {
         return b.toString();
     }
 
-    static byte[] hex(String text, String what) throws ImportException {
+    static byte[] hex(String text, Message.Text what) throws ImportException {
         if (text == null || text.length() % 2 != 0) {
-            throw new ImportException(what + " is not hexadecimal");
+            throw new ImportException(Message.NOT_HEX, what);
         }
         byte[] out = new byte[text.length() / 2];
         for (int i = 0; i < out.length; i++) {
             int hi = Character.digit(text.charAt(2 * i), 16);
             int lo = Character.digit(text.charAt(2 * i + 1), 16);
             if (hi < 0 || lo < 0) {
-                throw new ImportException(what + " is not hexadecimal");
+                throw new ImportException(Message.NOT_HEX, what);
             }
             out[i] = (byte) (hi * 16 + lo);
         }

@@ -9,6 +9,7 @@ import javax.crypto.AEADBadTagException;
 import javax.crypto.Cipher;
 import javax.crypto.spec.GCMParameterSpec;
 import javax.crypto.spec.SecretKeySpec;
+import org.twofa.authenticator.otp.Message;
 import org.twofa.authenticator.vault.Vault;
 import org.twofa.authenticator.vault.VaultCodec;
 import org.twofa.authenticator.vault.VaultFormatException;
@@ -78,40 +79,38 @@ public final class ExportFile {
 
     public static Vault decrypt(byte[] data, char[] password) throws ImportException {
         if (!looksLikeExport(data)) {
-            throw new ImportException("not a twofa export file");
+            throw new ImportException(Message.EXPORT_NOT_TWOFA);
         }
         ByteBuffer in = ByteBuffer.wrap(data);
         try {
             in.position(4);
             int version = in.getShort() & 0xffff;
             if (version > VERSION) {
-                throw new ImportException("this export was made by a newer version of the app (format " + version
-                        + "); update the app to import it");
+                throw new ImportException(Message.EXPORT_NEWER, version);
             }
             if (version != VERSION) {
-                throw new ImportException("export format version " + version + " does not exist");
+                throw new ImportException(Message.EXPORT_VERSION_UNKNOWN, version);
             }
             int kdf = in.get() & 0xff;
             if (kdf != KDF_SCRYPT) {
-                throw new ImportException("unknown key derivation " + kdf + " in the export file");
+                throw new ImportException(Message.EXPORT_UNKNOWN_KDF, kdf);
             }
             int log2n = in.get() & 0xff;
             int r = in.get() & 0xff;
             int p = in.get() & 0xff;
             if (log2n < 1 || log2n > MAX_LOG2_N || r < 1 || r > MAX_R || p < 1 || p > MAX_P) {
-                throw new ImportException("the export file asks for scrypt parameters out of range (N=2^" + log2n
-                        + ", r=" + r + ", p=" + p + ")");
+                throw new ImportException(Message.EXPORT_SCRYPT_RANGE, log2n, r, p);
             }
             byte[] salt = new byte[in.get() & 0xff];
             in.get(salt);
             byte[] nonce = new byte[in.get() & 0xff];
             if (nonce.length < 12) {
-                throw new ImportException("the export file is damaged (nonce too short)");
+                throw new ImportException(Message.EXPORT_SHORT_NONCE);
             }
             in.get(nonce);
             int headerLength = in.position();
             if (data.length - headerLength < TAG_BITS / 8) {
-                throw new ImportException("the export file is truncated");
+                throw new ImportException(Message.EXPORT_TRUNCATED);
             }
             byte[] key = key(password, salt, log2n, r, p);
             byte[] plain;
@@ -127,11 +126,11 @@ public final class ExportFile {
             }
             return VaultCodec.decode(plain);
         } catch (java.nio.BufferUnderflowException e) {
-            throw new ImportException("the export file is truncated");
+            throw new ImportException(Message.EXPORT_TRUNCATED);
         } catch (VaultFormatException e) {
-            throw new ImportException("the export file holds an unreadable vault: " + e.getMessage(), e);
+            throw new ImportException(e, Message.EXPORT_BAD_VAULT, e);
         } catch (GeneralSecurityException e) {
-            throw new ImportException("the export file cannot be decrypted: " + e.getMessage(), e);
+            throw new ImportException(e, Message.EXPORT_CANNOT_DECRYPT, e.getMessage());
         }
     }
 

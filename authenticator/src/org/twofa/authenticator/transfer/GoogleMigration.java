@@ -5,6 +5,7 @@ import java.util.Locale;
 import org.twofa.authenticator.otp.Algorithm;
 import org.twofa.authenticator.otp.Base32;
 import org.twofa.authenticator.otp.InvalidOtpAuthUriException;
+import org.twofa.authenticator.otp.Message;
 import org.twofa.authenticator.otp.OtpAuthUri;
 
 /**
@@ -42,7 +43,7 @@ public final class GoogleMigration {
 
     public static Part parse(String uri) throws ImportException {
         if (!isMigrationUri(uri)) {
-            throw new ImportException("not a Google Authenticator transfer code (otpauth-migration://)");
+            throw new ImportException(Message.MIGRATION_NOT_GOOGLE);
         }
         String text = uri.trim();
         int q = text.indexOf('?');
@@ -55,14 +56,14 @@ public final class GoogleMigration {
             }
         }
         if (data == null || data.isEmpty()) {
-            throw new ImportException("the transfer code has no data");
+            throw new ImportException(Message.MIGRATION_NO_DATA);
         }
         byte[] payload;
         try {
             // Base64 inside a URL: '+' stands for itself here, '%2B' too.
             payload = Codecs.base64(percentDecode(data));
         } catch (ImportException e) {
-            throw new ImportException("the transfer code is damaged: " + e.getMessage(), e);
+            throw new ImportException(e, Message.MIGRATION_DAMAGED, e);
         }
         return payload(payload);
     }
@@ -90,7 +91,7 @@ public final class GoogleMigration {
             }
         }
         if (size < 1 || size > 1000 || index < 0 || index >= size) {
-            throw new ImportException("the transfer code is damaged: part " + (index + 1) + " of " + size);
+            throw new ImportException(Message.MIGRATION_PART, index + 1, size);
         }
         return new Part(batch, size, index, id);
     }
@@ -142,7 +143,7 @@ public final class GoogleMigration {
             case 2: algorithmName = Algorithm.SHA256.name(); break;
             case 3: algorithmName = Algorithm.SHA512.name(); break;
             default:
-                batch.skip(who + ": hash algorithm " + (algorithm == 4 ? "MD5" : "#" + algorithm) + " is not supported");
+                batch.skip(who, Message.SKIP_HASH, algorithm == 4 ? "MD5" : "#" + algorithm);
                 return;
         }
         String digitsText;
@@ -150,11 +151,11 @@ public final class GoogleMigration {
             case 0: case 1: digitsText = "6"; break;
             case 2: digitsText = "8"; break;
             default:
-                batch.skip(who + ": digit count #" + digits + " is not supported");
+                batch.skip(who, Message.SKIP_DIGITS, digits);
                 return;
         }
         if (type != 0 && type != 1 && type != 2) {
-            batch.skip(who + ": account type #" + type + " is not supported");
+            batch.skip(who, Message.SKIP_ACCOUNT_TYPE, type);
             return;
         }
         try {
@@ -162,7 +163,7 @@ public final class GoogleMigration {
             batch.add(OtpAuthUri.manual(type == 1, issuer, account.trim().isEmpty() ? issuer : account,
                     Base32.encode(secret), algorithmName, digitsText, null, Long.toString(counter)));
         } catch (InvalidOtpAuthUriException e) {
-            batch.skip(who + ": " + e.getMessage());
+            batch.skip(who, e);
         }
     }
 
@@ -176,7 +177,7 @@ public final class GoogleMigration {
             }
             if (i + 2 >= s.length() || Character.digit(s.charAt(i + 1), 16) < 0
                     || Character.digit(s.charAt(i + 2), 16) < 0) {
-                throw new ImportException("bad percent-encoding in the data");
+                throw new ImportException(Message.MIGRATION_PERCENT);
             }
             b.append((char) Integer.parseInt(s.substring(i + 1, i + 3), 16));
             i += 2;
@@ -201,7 +202,7 @@ public final class GoogleMigration {
             long value = 0;
             for (int shift = 0; shift < 64; shift += 7) {
                 if (pos >= data.length) {
-                    throw new ImportException("the transfer code is damaged (truncated number)");
+                    throw new ImportException(Message.MIGRATION_TRUNCATED_NUMBER);
                 }
                 int b = data[pos++] & 0xff;
                 value |= (long) (b & 0x7f) << shift;
@@ -209,13 +210,13 @@ public final class GoogleMigration {
                     return value;
                 }
             }
-            throw new ImportException("the transfer code is damaged (number too long)");
+            throw new ImportException(Message.MIGRATION_NUMBER_TOO_LONG);
         }
 
         int varintInt() throws ImportException {
             long v = varint();
             if (v < 0 || v > Integer.MAX_VALUE) {
-                throw new ImportException("the transfer code is damaged (number out of range)");
+                throw new ImportException(Message.MIGRATION_NUMBER_RANGE);
             }
             return (int) v;
         }
@@ -223,7 +224,7 @@ public final class GoogleMigration {
         byte[] bytes() throws ImportException {
             int length = varintInt();
             if (length > data.length - pos) {
-                throw new ImportException("the transfer code is damaged (truncated field)");
+                throw new ImportException(Message.MIGRATION_TRUNCATED_FIELD);
             }
             byte[] out = new byte[length];
             System.arraycopy(data, pos, out, 0, length);
@@ -237,13 +238,13 @@ public final class GoogleMigration {
                 case 1: advance(8); break;
                 case 2: bytes(); break;
                 case 5: advance(4); break;
-                default: throw new ImportException("the transfer code is damaged (wire type " + wire + ")");
+                default: throw new ImportException(Message.MIGRATION_WIRE_TYPE, wire);
             }
         }
 
         private void advance(int n) throws ImportException {
             if (n > data.length - pos) {
-                throw new ImportException("the transfer code is damaged (truncated field)");
+                throw new ImportException(Message.MIGRATION_TRUNCATED_FIELD);
             }
             pos += n;
         }

@@ -18,7 +18,7 @@ import org.twofa.authenticator.vault.Vault;
 public final class ImportPlan {
     private final List<Account> toAdd = new ArrayList<Account>();
     private final List<Account> duplicates = new ArrayList<Account>();
-    private final List<String> skipped;
+    private final ImportBatch skipped;
 
     public ImportPlan(Vault vault, ImportBatch batch) {
         Vault seen = new Vault();
@@ -34,7 +34,7 @@ public final class ImportPlan {
                 toAdd.add(candidate);
             }
         }
-        skipped = new ArrayList<String>(batch.skipped());
+        skipped = batch;
     }
 
     public static Account account(String id, OtpAuthUri u) {
@@ -51,9 +51,14 @@ public final class ImportPlan {
         return Collections.unmodifiableList(duplicates);
     }
 
-    /** Entries of the file that cannot be imported, with the reason. */
+    /** Entries of the file that cannot be imported, with the reason, in English. */
     public List<String> skipped() {
-        return Collections.unmodifiableList(skipped);
+        return skipped.skipped();
+    }
+
+    /** The same in {@code language} ("pt", "en", ...; English when the app does not speak it). */
+    public List<String> skipped(String language) {
+        return skipped.skipped(language);
     }
 
     /** Adds the new accounts to {@code vault}; the caller saves it. */

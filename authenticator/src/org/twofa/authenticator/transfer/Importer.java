@@ -4,6 +4,7 @@ import java.nio.ByteBuffer;
 import java.nio.charset.CharacterCodingException;
 import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
+import org.twofa.authenticator.otp.Message;
 import org.twofa.authenticator.otp.OtpAuthUri;
 import org.twofa.authenticator.vault.Account;
 import org.twofa.authenticator.vault.HotpAccount;
@@ -33,7 +34,7 @@ public final class Importer {
 
     public static Format detect(byte[] data) throws ImportException {
         if (data.length > MAX_FILE_BYTES) {
-            throw new ImportException("the file is too large (" + data.length / 1024 + " KiB) to be an export");
+            throw new ImportException(Message.FILE_TOO_LARGE, data.length / 1024);
         }
         if (ExportFile.looksLikeExport(data)) {
             return Format.TWOFA_EXPORT;
@@ -45,14 +46,14 @@ public final class Importer {
         if (text.contains("otpauth://") || text.contains("otpauth-migration://")) {
             return Format.URI_LIST;
         }
-        throw new ImportException("this file is not a twofa export, an Aegis export or a list of otpauth:// links");
+        throw new ImportException(Message.UNKNOWN_FORMAT);
     }
 
     /** Reads the file; {@code password} is needed only when {@link Format#needsPassword}. */
     public static ImportBatch read(byte[] data, char[] password) throws ImportException {
         Format format = detect(data);
         if (format.needsPassword && (password == null || password.length == 0)) {
-            throw new ImportException("this file is protected by a password; enter it");
+            throw new ImportException(Message.NEEDS_PASSWORD);
         }
         switch (format) {
             case TWOFA_EXPORT:
@@ -87,7 +88,7 @@ public final class Importer {
                     .decode(ByteBuffer.wrap(data))
                     .toString();
         } catch (CharacterCodingException e) {
-            throw new ImportException("this file is not a twofa export, an Aegis export or a list of otpauth:// links");
+            throw new ImportException(Message.UNKNOWN_FORMAT);
         }
     }
 }

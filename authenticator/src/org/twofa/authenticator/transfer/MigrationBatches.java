@@ -2,6 +2,7 @@ package org.twofa.authenticator.transfer;
 
 import java.util.ArrayList;
 import java.util.List;
+import org.twofa.authenticator.otp.Message;
 
 /**
  * Collects the QR codes of one Google Authenticator transfer. Scanning the
@@ -20,7 +21,7 @@ public final class MigrationBatches {
             size = part.batchSize;
             parts = new GoogleMigration.Part[size];
         } else if (part.batchId != batchId || part.batchSize != size) {
-            throw new ImportException("this QR code belongs to another transfer; finish the current one first");
+            throw new ImportException(Message.OTHER_TRANSFER);
         }
         if (parts[part.batchIndex] != null) {
             return false;

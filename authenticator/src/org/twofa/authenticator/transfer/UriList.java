@@ -1,6 +1,7 @@
 package org.twofa.authenticator.transfer;
 
 import org.twofa.authenticator.otp.InvalidOtpAuthUriException;
+import org.twofa.authenticator.otp.Message;
 import org.twofa.authenticator.otp.OtpAuthUri;
 
 /**
@@ -32,13 +33,13 @@ public final class UriList {
                     batch.add(OtpAuthUri.parse(line));
                 }
             } catch (InvalidOtpAuthUriException e) {
-                batch.skip("line " + (i + 1) + ": " + e.getMessage());
+                batch.skip(Message.text("line " + (i + 1), "linha " + (i + 1)), e);
             } catch (ImportException e) {
-                batch.skip("line " + (i + 1) + ": " + e.getMessage());
+                batch.skip(Message.text("line " + (i + 1), "linha " + (i + 1)), e);
             }
         }
         if (links == 0) {
-            throw new ImportException("the file holds no otpauth:// link");
+            throw new ImportException(Message.NO_LINK_IN_FILE);
         }
         return batch;
     }

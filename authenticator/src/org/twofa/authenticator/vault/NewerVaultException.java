@@ -1,5 +1,7 @@
 package org.twofa.authenticator.vault;
 
+import org.twofa.authenticator.otp.Message;
+
 /**
  * The vault was written by a newer version of the app. It is left untouched:
  * the user must update the app, never lose accounts to a downgrade.
@@ -10,8 +12,7 @@ public final class NewerVaultException extends VaultFormatException {
     private final int version;
 
     public NewerVaultException(int version) {
-        super("the vault has format version " + version + ", newer than the " + VaultCodec.FORMAT_VERSION
-                + " this app reads; update the app");
+        super(Message.VAULT_NEWER, version, VaultCodec.FORMAT_VERSION);
         this.version = version;
     }
 

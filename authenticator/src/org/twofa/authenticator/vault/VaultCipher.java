@@ -6,6 +6,7 @@ import javax.crypto.AEADBadTagException;
 import javax.crypto.Cipher;
 import javax.crypto.SecretKey;
 import javax.crypto.spec.GCMParameterSpec;
+import org.twofa.authenticator.otp.Message;
 
 /**
  * AES-GCM encryption of the serialised vault, with any AES key: on the phone
@@ -43,11 +44,11 @@ public final class VaultCipher {
     public static byte[] open(SecretKey key, byte[] data) throws VaultFormatException, GeneralSecurityException {
         byte[] header = header();
         if (data.length < header.length + 1) {
-            throw new VaultFormatException("the encrypted vault is truncated");
+            throw new VaultFormatException(Message.SEALED_TRUNCATED);
         }
         for (int i = 0; i < MAGIC.length; i++) {
             if (data[i] != MAGIC[i]) {
-                throw new VaultFormatException("not an encrypted twofa vault (wrong magic bytes)");
+                throw new VaultFormatException(Message.SEALED_WRONG_MAGIC);
             }
         }
         int version = ((data[4] & 0xff) << 8) | (data[5] & 0xff);
@@ -55,12 +56,12 @@ public final class VaultCipher {
             throw new NewerVaultException(version);
         }
         if (version != VERSION) {
-            throw new VaultFormatException("encrypted vault version " + version + " does not exist");
+            throw new VaultFormatException(Message.SEALED_VERSION_UNKNOWN, version);
         }
         int ivLength = data[header.length] & 0xff;
         int offset = header.length + 1 + ivLength;
         if (ivLength < 12 || ivLength > 32 || data.length < offset + TAG_BITS / 8) {
-            throw new VaultFormatException("the encrypted vault is truncated or corrupted");
+            throw new VaultFormatException(Message.SEALED_DAMAGED);
         }
         Cipher cipher = Cipher.getInstance(TRANSFORMATION);
         cipher.init(Cipher.DECRYPT_MODE, key, new GCMParameterSpec(TAG_BITS, data, header.length + 1, ivLength));
@@ -68,7 +69,7 @@ public final class VaultCipher {
         try {
             return cipher.doFinal(data, offset, data.length - offset);
         } catch (AEADBadTagException e) {
-            throw new VaultFormatException("the encrypted vault is corrupted or was sealed with another key", e);
+            throw new VaultFormatException(e, Message.SEALED_OTHER_KEY);
         }
     }
 

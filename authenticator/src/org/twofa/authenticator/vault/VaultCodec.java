@@ -13,6 +13,7 @@ import java.util.Map;
 import org.twofa.authenticator.otp.Algorithm;
 import org.twofa.authenticator.otp.Base32;
 import org.twofa.authenticator.otp.HotpKey;
+import org.twofa.authenticator.otp.Message;
 import org.twofa.authenticator.otp.Totp;
 
 /**
@@ -45,11 +46,11 @@ public final class VaultCodec {
 
     public static Vault decode(byte[] data) throws VaultFormatException {
         if (data.length < MAGIC.length + 2) {
-            throw new VaultFormatException("the vault is truncated (" + data.length + " bytes)");
+            throw new VaultFormatException(Message.VAULT_TRUNCATED, data.length);
         }
         for (int i = 0; i < MAGIC.length; i++) {
             if (data[i] != MAGIC[i]) {
-                throw new VaultFormatException("not a twofa vault (wrong magic bytes)");
+                throw new VaultFormatException(Message.VAULT_WRONG_MAGIC);
             }
         }
         ByteBuffer in = ByteBuffer.wrap(data);
@@ -60,21 +61,20 @@ public final class VaultCodec {
             throw new NewerVaultException(version);
         }
         if (version < 1) {
-            throw new VaultFormatException("vault format version " + version + " does not exist");
+            throw new VaultFormatException(Message.VAULT_VERSION_UNKNOWN, version);
         }
         if (data.length < HEADER + DIGEST) {
-            throw new VaultFormatException("the vault is truncated (" + data.length + " bytes)");
+            throw new VaultFormatException(Message.VAULT_TRUNCATED, data.length);
         }
         long length = in.getInt() & 0xffffffffL;
         if (length > MAX_JSON || length != data.length - HEADER - DIGEST) {
-            throw new VaultFormatException("the vault is corrupted: it says " + length + " bytes of data but holds "
-                    + (data.length - HEADER - DIGEST));
+            throw new VaultFormatException(Message.VAULT_LENGTH, length, data.length - HEADER - DIGEST);
         }
         byte[] expected = sha256(data, 0, data.length - DIGEST);
         byte[] actual = new byte[DIGEST];
         System.arraycopy(data, data.length - DIGEST, actual, 0, DIGEST);
         if (!MessageDigest.isEqual(expected, actual)) {
-            throw new VaultFormatException("the vault is corrupted: its checksum does not match");
+            throw new VaultFormatException(Message.VAULT_CHECKSUM);
         }
         String json;
         try {
@@ -84,20 +84,20 @@ public final class VaultCodec {
                     .decode(ByteBuffer.wrap(data, HEADER, (int) length))
                     .toString();
         } catch (CharacterCodingException e) {
-            throw new VaultFormatException("the vault is corrupted: its data is not UTF-8", e);
+            throw new VaultFormatException(e, Message.VAULT_NOT_UTF8);
         }
         Object root;
         try {
             root = Json.parse(json);
         } catch (Json.ParseException e) {
-            throw new VaultFormatException("the vault is corrupted: " + e.getMessage(), e);
+            throw new VaultFormatException(e, Message.VAULT_CORRUPTED, e.getMessage());
         }
         Vault vault = new Vault();
-        Map<?, ?> rootMap = asMap(root, "the vault");
+        Map<?, ?> rootMap = asMap(root, Message.text("the vault", "o cofre"));
         for (Object item : asList(rootMap.get("accounts"), "accounts")) {
-            Account account = accountFromJson(asMap(item, "an account"));
+            Account account = accountFromJson(asMap(item, Message.text("an account", "uma conta")));
             if (vault.find(account.id()) != null) {
-                throw new VaultFormatException("the vault holds two accounts with id " + account.id());
+                throw new VaultFormatException(Message.VAULT_DUPLICATE_ID, account.id());
             }
             vault.add(account);
         }
@@ -145,24 +145,24 @@ public final class VaultCodec {
         String issuer = string(m, "issuer");
         String name = string(m, "name");
         if (id.isEmpty()) {
-            throw new VaultFormatException("the vault is corrupted: an account has an empty id");
+            throw new VaultFormatException(Message.VAULT_EMPTY_ID);
         }
         if (TotpAccount.KIND.equals(kind) || HotpAccount.KIND.equals(kind)) {
             byte[] secret;
             try {
                 secret = Base32.decode(string(m, "secret"));
             } catch (Base32.InvalidBase32Exception e) {
-                throw new VaultFormatException("the vault is corrupted: a secret is not base32", e);
+                throw new VaultFormatException(e, Message.VAULT_SECRET_NOT_BASE32);
             }
             Algorithm algorithm = Algorithm.fromName(string(m, "algorithm"));
             if (algorithm == null) {
-                throw new VaultFormatException("the vault is corrupted: unknown algorithm " + string(m, "algorithm"));
+                throw new VaultFormatException(Message.VAULT_UNKNOWN_ALGORITHM, string(m, "algorithm"));
             }
             try {
                 if (HotpAccount.KIND.equals(kind)) {
                     Object counter = m.get("counter");
                     if (!(counter instanceof Long)) {
-                        throw new VaultFormatException("the vault is corrupted: \"counter\" is missing or not a number");
+                        throw new VaultFormatException(Message.VAULT_NOT_NUMBER, "counter");
                     }
                     HotpKey hotp = new HotpKey(secret, algorithm, (int) number(m, "digits"), (Long) counter);
                     return new HotpAccount(id, issuer, name, hotp);
@@ -170,23 +170,22 @@ public final class VaultCodec {
                 Totp totp = new Totp(secret, algorithm, (int) number(m, "digits"), (int) number(m, "period"));
                 return new TotpAccount(id, issuer, name, totp);
             } catch (IllegalArgumentException e) {
-                throw new VaultFormatException("the vault is corrupted: " + e.getMessage(), e);
+                throw new VaultFormatException(e, Message.VAULT_CORRUPTED, e.getMessage());
             }
         }
-        throw new VaultFormatException("the vault holds an account of kind '" + kind
-                + "' that this version of the app does not know; update the app");
+        throw new VaultFormatException(Message.VAULT_UNKNOWN_KIND, kind);
     }
 
-    private static Map<?, ?> asMap(Object o, String what) throws VaultFormatException {
+    private static Map<?, ?> asMap(Object o, Object what) throws VaultFormatException {
         if (!(o instanceof Map)) {
-            throw new VaultFormatException("the vault is corrupted: " + what + " is not an object");
+            throw new VaultFormatException(Message.VAULT_NOT_OBJECT, what);
         }
         return (Map<?, ?>) o;
     }
 
-    private static List<?> asList(Object o, String what) throws VaultFormatException {
+    private static List<?> asList(Object o, Object what) throws VaultFormatException {
         if (!(o instanceof List)) {
-            throw new VaultFormatException("the vault is corrupted: " + what + " is not a list");
+            throw new VaultFormatException(Message.VAULT_NOT_LIST, what);
         }
         return (List<?>) o;
     }
@@ -194,7 +193,7 @@ public final class VaultCodec {
     private static String string(Map<?, ?> m, String key) throws VaultFormatException {
         Object v = m.get(key);
         if (!(v instanceof String)) {
-            throw new VaultFormatException("the vault is corrupted: \"" + key + "\" is missing or not text");
+            throw new VaultFormatException(Message.VAULT_NOT_TEXT, key);
         }
         return (String) v;
     }
@@ -202,11 +201,11 @@ public final class VaultCodec {
     private static long number(Map<?, ?> m, String key) throws VaultFormatException {
         Object v = m.get(key);
         if (!(v instanceof Long)) {
-            throw new VaultFormatException("the vault is corrupted: \"" + key + "\" is missing or not a number");
+            throw new VaultFormatException(Message.VAULT_NOT_NUMBER, key);
         }
         long n = (Long) v;
         if (n < Integer.MIN_VALUE || n > Integer.MAX_VALUE) {
-            throw new VaultFormatException("the vault is corrupted: \"" + key + "\" is out of range");
+            throw new VaultFormatException(Message.VAULT_OUT_OF_RANGE, key);
         }
         return n;
     }
