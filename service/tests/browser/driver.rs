@@ -405,13 +405,28 @@ impl Page {
     pub async fn check_page(&mut self) {
         self.check_console().await;
         let here = self.path().await;
-        let html_lang = self
-            .find("html")
-            .await
-            .attr("lang")
-            .await
-            .expect("lang attribute")
-            .unwrap_or_default();
+        // Read in the page itself, not through an element handle: a handle
+        // taken while a navigation commits goes stale (seen in CI), and the
+        // language is a property of whichever document is current.
+        let mut html_lang = None;
+        for _ in 0..20 {
+            match self
+                .client
+                .execute(
+                    "return document.documentElement.getAttribute('lang') || '';",
+                    vec![],
+                )
+                .await
+            {
+                Ok(v) => {
+                    html_lang = Some(v.as_str().unwrap_or_default().to_string());
+                    break;
+                }
+                // The document is being replaced: ask the next one.
+                Err(_) => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
+            }
+        }
+        let html_lang = html_lang.expect("the page's lang attribute could not be read for 2 s");
         assert_eq!(html_lang, self.lang, "page language of {here}");
         let widths = self
             .client
