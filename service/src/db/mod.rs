@@ -95,6 +95,8 @@ pub struct Db {
     /// not queue behind request load for a pooled connection, or an app
     /// busy shedding password posts would look down to its proxies.
     health: std::sync::Arc<tokio::sync::Mutex<Option<tokio_postgres::Client>>>,
+    /// Whether a task is making the health connection right now.
+    health_connecting: std::sync::Arc<std::sync::atomic::AtomicBool>,
     config: tokio_postgres::Config,
     /// Each host's bound for a whole connection (see [`PerHostConnect`]).
     connect_per_host: Duration,
@@ -159,6 +161,7 @@ impl Db {
             retry_deadline: settings.db_retry_deadline(),
             operation_timeout: settings.db_operation_timeout(),
             health: Default::default(),
+            health_connecting: Default::default(),
             config: health_config,
             connect_per_host: per_host,
         })
@@ -221,32 +224,55 @@ impl Db {
     /// readiness check does not queue behind request load.
     pub async fn ping_for_readiness(&self) -> bool {
         let bound = Duration::from_secs(2);
-        let mut slot = self.health.lock().await;
-        // Taken out of the slot: it goes back only if it answered, writable,
-        // in time. A broken, hung or read-only one (the old leader) is
-        // dropped, and the next check connects afresh to whichever host
-        // leads now.
-        let client = match slot.take().filter(|c| !c.is_closed()) {
-            Some(client) => client,
-            None => {
-                let connect = PerHostConnect {
-                    tls: NoTls,
-                    per_host: self.connect_per_host,
-                };
-                match tokio::time::timeout(bound, connect.connect(&self.config)).await {
-                    Ok(Ok((client, _connection_task))) => client,
-                    _ => return false,
+        let started = Instant::now();
+        loop {
+            {
+                let mut slot = self.health.lock().await;
+                if let Some(client) = slot.as_ref().filter(|c| !c.is_closed()) {
+                    let left = bound.saturating_sub(started.elapsed());
+                    match tokio::time::timeout(
+                        left,
+                        client.query_one("SELECT pg_is_in_recovery()", &[]),
+                    )
+                    .await
+                    {
+                        Ok(Ok(row)) if !row.get::<_, bool>(0) => return true,
+                        // Broken, hung or read-only (the old leader): drop
+                        // it; a fresh one is looked for below.
+                        _ => *slot = None,
+                    }
                 }
             }
-        };
-        match tokio::time::timeout(bound, client.query_one("SELECT pg_is_in_recovery()", &[])).await
-        {
-            Ok(Ok(row)) if !row.get::<_, bool>(0) => {
-                *slot = Some(client);
-                true
+            self.connect_health_in_background();
+            if started.elapsed() >= bound {
+                return false;
             }
-            _ => false,
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+
+    /// Makes the health connection in a task of its own, host by host with
+    /// each host's whole bound. A check cannot do it itself: HAProxy gives up
+    /// on a check after a fraction of a second and drops it, so a first host
+    /// that swallows packets (a partitioned leader) would cut every attempt
+    /// short before it reached the next host, and readiness would stay down
+    /// for as long as the partition lasts.
+    fn connect_health_in_background(&self) {
+        use std::sync::atomic::Ordering;
+        if self.health_connecting.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let db = self.clone();
+        tokio::spawn(async move {
+            let connect = PerHostConnect {
+                tls: NoTls,
+                per_host: db.connect_per_host,
+            };
+            if let Ok((client, _connection_task)) = connect.connect(&db.config).await {
+                *db.health.lock().await = Some(client);
+            }
+            db.health_connecting.store(false, Ordering::SeqCst);
+        });
     }
 }
 

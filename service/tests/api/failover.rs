@@ -228,9 +228,28 @@ async fn a_first_host_that_hangs_does_not_keep_the_app_from_the_next_one() {
         .await
         .expect("the service is still waiting on the host that never answers")
         .expect("service starts");
-    let mut b = Browser::new(&format!("http://{}", server.addr));
+    let base = format!("http://{}", server.addr);
+    let mut b = Browser::new(&base);
     b.get("/register").await;
     let r = b.register("second-host@example.com", PASSWORD).await;
     assert_eq!((r.status, r.location()), (303, "/enroll"), "{}", r.body);
+    // Readiness too, asked the way HAProxy asks: each check abandoned
+    // after 500 ms. The readiness connection must still get past the
+    // hung host, or the proxies would take this app out for good.
+    let checker = reqwest::Client::builder()
+        .timeout(Duration::from_millis(500))
+        .build()
+        .unwrap();
+    let mut ready = false;
+    for _ in 0..60 {
+        if let Ok(r) = checker.get(format!("{base}/readyz")).send().await {
+            if r.status() == 200 {
+                ready = true;
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert!(ready, "/readyz never answered 200 behind a hung first host");
     hung.abort();
 }
