@@ -33,6 +33,7 @@ pub async fn forged_ip(args: ForgedIpArgs) -> Result<i32> {
     let run = flow::run_id();
     let mut failures = 0;
     let mut first_429 = None;
+    let mut retry_after: Option<u64> = None;
     let mut trace = Vec::new();
     for i in 0..args.cap + 5 {
         let form = [
@@ -40,7 +41,7 @@ pub async fn forged_ip(args: ForgedIpArgs) -> Result<i32> {
             ("email", &format!("forged-{run}-{i}@example.test")),
             ("password", "not the password at all"),
         ];
-        let status = http
+        let response = http
             .post(format!("{base}/login"))
             .header(reqwest::header::COOKIE, cookies.join("; "))
             // What a client may claim: another address in each request,
@@ -52,14 +53,19 @@ pub async fn forged_ip(args: ForgedIpArgs) -> Result<i32> {
             )
             .form(&form)
             .send()
-            .await?
-            .status()
-            .as_u16();
+            .await?;
+        let response_retry_after = response
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        let status = response.status().as_u16();
         trace.push(status.to_string());
         match status {
             401 => failures += 1,
             429 => {
                 first_429 = Some(i + 1);
+                retry_after = response_retry_after;
                 break;
             }
             s => return Err(anyhow!("unexpected {s} on attempt {}", i + 1)),
@@ -85,5 +91,13 @@ pub async fn forged_ip(args: ForgedIpArgs) -> Result<i32> {
         args.cap
     );
     println!("{}", serde_json::to_string(&report)?);
+    // This source is now at its cap of failed logins for up to a minute:
+    // wait it out, so that whatever runs next from the same address (the
+    // next scenario's load) is not refused for what this check did.
+    if let Some(wait) = retry_after {
+        let wait = wait.min(61) + 1;
+        eprintln!("probe forged-ip: waiting {wait} s for this source's window to pass");
+        tokio::time::sleep(std::time::Duration::from_secs(wait)).await;
+    }
     Ok(if ok { 0 } else { 1 })
 }
