@@ -79,17 +79,36 @@ in {
       http-request set-header X-Forwarded-Proto https if { ssl_fc }
       http-request set-header X-Forwarded-Proto http if !{ ssl_fc }
       http-response set-header Strict-Transport-Security "max-age=63072000" if { ssl_fc }
-      default_backend apps
+      # Ready apps first. When none is ready (the database has no leader
+      # during a failover, so every app's /readyz fails at once), the
+      # apps that are alive still get the requests: each holds its request
+      # and retries the database until the new leader answers, which a
+      # person sees as a slow page, where an empty backend would answer 503
+      # at once.
+      use_backend apps if { nbsrv(apps) gt 0 }
+      default_backend apps_live
 
-    # What keepalived's check script asks: does this HAProxy serve?
+    # What keepalived's check scripts ask (render.vrrpScripts).
     frontend check
       bind 127.0.0.1:${toString ports.proxy_check}
+      # Does this HAProxy answer at all?
       monitor-uri /healthz
-      monitor fail if { nbsrv(apps) lt 1 }
+      # Does it have a live app to send requests to?
+      http-request return status 200 content-type text/plain string "apps\n" if { path /apps } { nbsrv(apps_live) gt 0 }
+      http-request return status 503 content-type text/plain string "no app\n" if { path /apps }
 
+    # The apps that can serve now: alive, with a writable database.
     backend apps
       balance leastconn
       option httpchk GET /readyz
+      http-check expect status 200
+      default-server inter ${toString haproxy.check_inter_ms}ms fall ${toString haproxy.check_fall} rise ${toString haproxy.check_rise}
+      ${join "\n  " (map (b: "server ${b.name} ${b.address} check") backends)}
+
+    # The same apps, checked only for being alive: used while no app is ready.
+    backend apps_live
+      balance leastconn
+      option httpchk GET /healthz
       http-check expect status 200
       default-server inter ${toString haproxy.check_inter_ms}ms fall ${toString haproxy.check_fall} rise ${toString haproxy.check_rise}
       ${join "\n  " (map (b: "server ${b.name} ${b.address} check") backends)}
@@ -107,21 +126,43 @@ in {
     script_user keepalived_script
   '';
 
-  # services.keepalived.vrrpScripts.proxy_serves: this proxy's frontend
-  # answers and has an app to send requests to.
-  frontendCheck = {
+  # services.keepalived.vrrpScripts. A proxy whose HAProxy does not answer
+  # gives the VIP away (weight 0: FAULT). A proxy that sees no live app
+  # lowers its priority below every peer's, so the VIP moves to a proxy
+  # that sees one; when no proxy sees any, the VIP stays where it is, and
+  # clients get an answer instead of an address nobody holds.
+  vrrpScripts = {
     topology,
     twofa,
   }: let
     inherit (topology) ports vrrp;
+    c = cluster topology;
+    priorities = map (name: c.nodes.${name}.vrrp_priority) c.roles.proxy;
+    highest =
+      builtins.foldl' (a: b:
+        if b > a
+        then b
+        else a)
+      0
+      priorities;
+    lowest =
+      builtins.foldl' (a: b:
+        if b < a
+        then b
+        else a)
+      255
+      priorities;
+    check = path: weight: {
+      script = "${twofa} probe http http://127.0.0.1:${toString ports.proxy_check}${path} --timeout-ms 800";
+      interval = vrrp.script_interval;
+      timeout = vrrp.script_interval;
+      fall = vrrp.script_fall;
+      rise = vrrp.script_rise;
+      inherit weight;
+    };
   in {
-    script = "${twofa} probe http http://127.0.0.1:${toString ports.proxy_check}/healthz --timeout-ms 800";
-    interval = vrrp.script_interval;
-    timeout = vrrp.script_interval;
-    fall = vrrp.script_fall;
-    rise = vrrp.script_rise;
-    # weight 0: a failing check puts the instance in FAULT, the peer takes the VIP.
-    weight = 0;
+    proxy_serves = check "/healthz" 0;
+    proxy_sees_apps = check "/apps" (lowest - highest - 1);
   };
 
   inherit haproxyState;
@@ -160,6 +201,7 @@ in {
       }
       track_script {
         proxy_serves
+        proxy_sees_apps
       }
       # weight 0: any value but ${state.running} puts the instance in FAULT.
       track_file {

@@ -150,7 +150,7 @@ in {
           topology = top;
           nodeName = config.twofa.node;
         };
-        vrrpScripts.proxy_serves = render.frontendCheck {
+        vrrpScripts = render.vrrpScripts {
           topology = top;
           twofa = lib.getExe' config.services.twofa.package "twofa";
         };

@@ -521,7 +521,7 @@ in builtins.listToAttrs (map (name: {{
   inherit name;
   value = {{
     haproxy = render.haproxy {{ inherit topology; backends = cluster.appBackends; certFile = "{cert}"; redirectToHttps = true; }};
-    script = render.frontendCheck {{ inherit topology; twofa = "{twofa}"; }};
+    scripts = render.vrrpScripts {{ inherit topology; twofa = "{twofa}"; }};
     keepalived = render.keepalived {{ inherit topology; nodeName = name; interface = "{iface}"; }};
     globalDefs = render.keepalivedGlobalDefs {{ inherit topology; nodeName = name; }};
   }};
@@ -563,19 +563,27 @@ in builtins.listToAttrs (map (name: {{
                 String::from_utf8_lossy(&out.stderr)
             );
         }
-        let script = &r["script"];
+        let scripts = r["scripts"].as_object().context("no vrrp scripts rendered")?;
+        let scripts: String = scripts
+            .iter()
+            .map(|(script_name, v)| {
+                format!(
+                    "vrrp_script {script_name} {{\n  script \"{}\"\n  interval {}\n  fall {}\n  rise {}\n  timeout {}\n  weight {}\n}}\n\n",
+                    s(&v["script"]),
+                    v["interval"],
+                    v["fall"],
+                    v["rise"],
+                    v["timeout"],
+                    v["weight"],
+                )
+            })
+            .collect();
         let keepalived_conf = work.join(format!("{name}-keepalived.conf"));
         std::fs::write(
             &keepalived_conf,
             format!(
-                "global_defs {{\n  enable_script_security\n{}\n}}\n\nvrrp_script proxy_serves {{\n  script \"{}\"\n  interval {}\n  fall {}\n  rise {}\n  timeout {}\n  weight {}\n}}\n\n{}",
+                "global_defs {{\n  enable_script_security\n{}\n}}\n\n{scripts}{}",
                 s(&r["globalDefs"]),
-                s(&script["script"]),
-                script["interval"],
-                script["fall"],
-                script["rise"],
-                script["timeout"],
-                script["weight"],
                 s(&r["keepalived"])
             ),
         )?;
