@@ -117,7 +117,6 @@ impl Db {
         let per_host = *config
             .get_connect_timeout()
             .unwrap_or(&DEFAULT_CONNECT_TIMEOUT);
-        let hosts = config.get_hosts().len().max(1) as u32;
         if config.get_tcp_user_timeout().is_none() {
             // Without it a query to a partitioned leader waits for minutes.
             config.tcp_user_timeout(Duration::from_secs(2));
@@ -151,8 +150,8 @@ impl Db {
             .max_size(settings.db_pool_size)
             .runtime(Runtime::Tokio1)
             .wait_timeout(Some(Duration::from_secs(5)))
-            // Every host may use its whole attempt before the last answers.
-            .create_timeout(Some(per_host * hosts + Duration::from_secs(1)))
+            // Hosts are tried at once, each within its own bound.
+            .create_timeout(Some(per_host + Duration::from_secs(1)))
             .recycle_timeout(Some(Duration::from_secs(2)))
             .build()
             .context("cannot build the database pool")?;
@@ -251,12 +250,12 @@ impl Db {
         }
     }
 
-    /// Makes the health connection in a task of its own, host by host with
-    /// each host's whole bound. A check cannot do it itself: HAProxy gives up
-    /// on a check after a fraction of a second and drops it, so a first host
+    /// Makes the health connection in a task of its own (every host at once,
+    /// each within its own bound). A check cannot do it itself: HAProxy gives
+    /// up on a check after a fraction of a second and drops it, so a host
     /// that swallows packets (a partitioned leader) would cut every attempt
-    /// short before it reached the next host, and readiness would stay down
-    /// for as long as the partition lasts.
+    /// short, and readiness would stay down for as long as the partition
+    /// lasts.
     fn connect_health_in_background(&self) {
         use std::sync::atomic::Ordering;
         if self.health_connecting.swap(true, Ordering::SeqCst) {
@@ -276,13 +275,16 @@ impl Db {
     }
 }
 
-/// Connects to the hosts of a (multi-host) URL one at a time, giving each
-/// its `connect_timeout` for the whole connection, as libpq does.
+/// Connects to every host of a (multi-host) URL at once and keeps the first
+/// that accepts (with `target_session_attrs=read-write`, the writable one),
+/// giving each host its `connect_timeout` for the whole connection.
 ///
-/// tokio-postgres bounds only the TCP connect: a host whose server hangs
-/// accepts the connection and then never answers the startup message, and
-/// since hosts are tried in order, every new connection would wait on that
-/// first host forever and never reach the new leader behind it.
+/// tokio-postgres tries hosts in order and bounds only the TCP connect: a
+/// host whose server hangs accepts the connection and then never answers
+/// the startup message, so every new connection would wait on that first
+/// host forever and never reach the new leader behind it. In order, even a
+/// dead host costs its whole timeout before the next is tried; at once, the
+/// apps find a newly promoted leader as soon as it accepts writes.
 pub struct PerHostConnect<T> {
     pub tls: T,
     pub per_host: Duration,
@@ -302,12 +304,32 @@ where
         '_,
         Result<(tokio_postgres::Client, tokio::task::JoinHandle<()>), tokio_postgres::Error>,
     > {
-        let attempts = split_hosts(pg_config);
+        use futures_util::stream::{FuturesUnordered, StreamExt};
+        let mut attempts: FuturesUnordered<_> = split_hosts(pg_config)
+            .into_iter()
+            .map(|config| {
+                let tls = self.tls.clone();
+                let per_host = self.per_host;
+                async move {
+                    match tokio::time::timeout(per_host, config.connect(tls)).await {
+                        Ok(result) => result,
+                        Err(_) => {
+                            tracing::warn!(
+                                host = ?config.get_hosts().first(),
+                                "database host accepted the connection but did not answer in time"
+                            );
+                            Err(tokio_postgres::Error::__private_api_timeout())
+                        }
+                    }
+                }
+            })
+            .collect();
         Box::pin(async move {
             let mut last = None;
-            for config in attempts {
-                match tokio::time::timeout(self.per_host, config.connect(self.tls.clone())).await {
-                    Ok(Ok((client, connection))) => {
+            // The first host to accept wins; dropping the others closes them.
+            while let Some(result) = attempts.next().await {
+                match result {
+                    Ok((client, connection)) => {
                         let task = tokio::spawn(async move {
                             if let Err(e) = connection.await {
                                 tracing::debug!(error = %e, "database connection ended");
@@ -315,14 +337,7 @@ where
                         });
                         return Ok((client, task));
                     }
-                    Ok(Err(e)) => last = Some(e),
-                    Err(_) => {
-                        tracing::warn!(
-                            host = ?config.get_hosts().first(),
-                            "database host accepted the connection but did not answer in time"
-                        );
-                        last = Some(tokio_postgres::Error::__private_api_timeout());
-                    }
+                    Err(e) => last = Some(e),
                 }
             }
             Err(last.unwrap_or_else(tokio_postgres::Error::__private_api_timeout))
@@ -422,7 +437,9 @@ impl Retry {
             return false;
         }
         self.attempt += 1;
-        let backoff = Duration::from_millis((50u64 << self.attempt.min(5)).min(1000));
+        // At most half a second between tries: once a new leader is
+        // promoted, the waiting requests find it within that.
+        let backoff = Duration::from_millis((50u64 << self.attempt.min(5)).min(500));
         let sleep = backoff.min(self.deadline - elapsed);
         if self.attempt == 1 {
             tracing::warn!(error = %err, "database unavailable; retrying");
