@@ -71,7 +71,9 @@ let
     oath-toolkit = stub "oath-toolkit";
     openssl = stub "openssl";
     postgresql_15 = stub "postgresql-15";
+    python3.interpreter = "${stub "python3"}/bin/python3";
     writeShellScript = name: text: builtins.seq text (stub name);
+    writeText = name: text: builtins.seq text (stub name);
     formats.toml = _: {
       type = "toml";
       generate = name: value: builtins.seq (builtins.toJSON value) (stub name);

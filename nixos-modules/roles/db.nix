@@ -32,6 +32,12 @@
     CREATE DATABASE ${top.app.database} OWNER ${top.app.database_user};
     SQL
   '';
+
+  # Patroni's on_start and on_role_change callback: a new primary moves
+  # etcd's leadership to another member, so that one crash never takes
+  # both leaders (the script says why that costs a failover a whole ttl).
+  leaderAway = pkgs.writeText "etcd-leader-away.py" (builtins.readFile ./etcd-leader-away.py);
+  leaderAwayCallback = "${pkgs.python3.interpreter} ${leaderAway} --etcd http://127.0.0.1:${toString ports.etcd_client}";
 in {
   services.etcd = {
     enable = true;
@@ -100,6 +106,10 @@ in {
         listen = lib.mkForce "${node.address},127.0.0.1:${toString ports.postgres}";
         # A spread checkpoint would hold a new replica for minutes.
         basebackup = [{checkpoint = "fast";}];
+        callbacks = {
+          on_start = leaderAwayCallback;
+          on_role_change = leaderAwayCallback;
+        };
         authentication = {
           superuser.username = "postgres";
           replication.username = "replicator";

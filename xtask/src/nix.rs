@@ -563,7 +563,9 @@ in builtins.listToAttrs (map (name: {{
                 String::from_utf8_lossy(&out.stderr)
             );
         }
-        let scripts = r["scripts"].as_object().context("no vrrp scripts rendered")?;
+        let scripts = r["scripts"]
+            .as_object()
+            .context("no vrrp scripts rendered")?;
         let scripts: String = scripts
             .iter()
             .map(|(script_name, v)| {
@@ -758,6 +760,7 @@ fn lab_files(root: &Path) -> Result<()> {
         let vars = config::Vars {
             node_dir: dir.display().to_string(),
             twofa_bin: "/usr/bin/true".into(),
+            repo: root.display().to_string(),
         };
         let files = subs.apply(node, module, &vars)?;
         for (name, content) in &files {
@@ -889,6 +892,30 @@ fn python_driver(root: &Path) -> Result<()> {
                 .env("PYFLAKES_BUILTINS", builtins.join(",")),
         )
         .context("pyflakes rejects the VM test script; the Nix build would too")?;
+    }
+    {
+        // Scripts the images run from the store (Patroni's callbacks).
+        let _t = util::step("mypy and pyflakes on the role modules' Python scripts");
+        let scripts: Vec<PathBuf> = std::fs::read_dir(root.join("nixos-modules/roles"))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|e| e == "py"))
+            .collect();
+        if !scripts.is_empty() {
+            util::run(
+                Command::new(&python)
+                    .args(["-m", "mypy", "--strict", "--pretty", "--no-color-output"])
+                    .arg("--cache-dir")
+                    .arg(work.join("mypy-cache"))
+                    .args(&scripts),
+            )
+            .context("mypy rejects a role module's script")?;
+            util::run(
+                Command::new(&python)
+                    .args(["-m", "pyflakes"])
+                    .args(&scripts),
+            )
+            .context("pyflakes rejects a role module's script")?;
+        }
     }
     let dir = root.join("vm-tests/scenarios");
     let mut scenarios: Vec<PathBuf> = if dir.is_dir() {

@@ -233,6 +233,7 @@ impl Lab {
         config::Vars {
             node_dir: self.node_dir(node).display().to_string(),
             twofa_bin: self.twofa_bin().display().to_string(),
+            repo: util::root().display().to_string(),
         }
     }
 

@@ -67,12 +67,15 @@ pub struct Substitutions {
 pub struct Vars {
     pub node_dir: String,
     pub twofa_bin: String,
+    /// The repository's checkout (scripts the images take from the store).
+    pub repo: String,
 }
 
 impl Vars {
     fn expand(&self, s: &str) -> String {
         s.replace("{node_dir}", &self.node_dir)
             .replace("{twofa_bin}", &self.twofa_bin)
+            .replace("{repo}", &self.repo)
     }
 }
 
@@ -358,6 +361,7 @@ mod tests {
         Vars {
             node_dir: "/lab/n1".into(),
             twofa_bin: "/lab/bin/twofa".into(),
+            repo: "/src/twofa".into(),
         }
     }
 
