@@ -38,6 +38,14 @@ in {
       if haproxy.check_inter_ms > 500
       then haproxy.check_inter_ms
       else 500;
+    # Every app, balanced by leastconn, each checked with GET `check`.
+    appBackend = name: check: ''
+      backend ${name}
+        balance leastconn
+        option httpchk GET ${check}
+        http-check expect status 200
+        default-server inter ${toString haproxy.check_inter_ms}ms fall ${toString haproxy.check_fall} rise ${toString haproxy.check_rise}
+        ${join "\n  " (map (b: "server ${b.name} ${b.address} check") backends)}'';
   in ''
     global
       log /dev/log local0 info
@@ -98,20 +106,10 @@ in {
       http-request return status 503 content-type text/plain string "no app\n" if { path /apps }
 
     # The apps that can serve now: alive, with a writable database.
-    backend apps
-      balance leastconn
-      option httpchk GET /readyz
-      http-check expect status 200
-      default-server inter ${toString haproxy.check_inter_ms}ms fall ${toString haproxy.check_fall} rise ${toString haproxy.check_rise}
-      ${join "\n  " (map (b: "server ${b.name} ${b.address} check") backends)}
+    ${appBackend "apps" "/readyz"}
 
     # The same apps, checked only for being alive: used while no app is ready.
-    backend apps_live
-      balance leastconn
-      option httpchk GET /healthz
-      http-check expect status 200
-      default-server inter ${toString haproxy.check_inter_ms}ms fall ${toString haproxy.check_fall} rise ${toString haproxy.check_rise}
-      ${join "\n  " (map (b: "server ${b.name} ${b.address} check") backends)}
+    ${appBackend "apps_live" "/healthz"}
   '';
 
   # services.keepalived.extraGlobalDefs (inside global_defs; the module adds
