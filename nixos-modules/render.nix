@@ -122,6 +122,12 @@ in {
     # VRRPv2 rounds sub-second advert intervals up to 1 s.
     vrrp_version ${toString topology.vrrp.version}
     script_user keepalived_script
+    # Gratuitous ARPs again 1 s after taking the VIP (keepalived waits 5 s
+    # by default), then every second while master: a client that kept the
+    # old master's address past the first burst (seen in the lab as a
+    # request stalled for 7 s) corrects it within a second.
+    vrrp_garp_master_delay 1
+    vrrp_garp_master_refresh 1
   '';
 
   # services.keepalived.vrrpScripts. A proxy whose HAProxy does not answer
