@@ -124,49 +124,32 @@ in {
     script_user keepalived_script
     # Gratuitous ARPs again 1 s after taking the VIP (keepalived waits 5 s
     # by default), then every second while master: a client that kept the
-    # old master's address past the first burst (seen in the lab as a
-    # request stalled for 7 s) corrects it within a second.
+    # old master's address past the first burst corrects it within a second.
     vrrp_garp_master_delay 1
     vrrp_garp_master_refresh 1
   '';
 
-  # services.keepalived.vrrpScripts. A proxy whose HAProxy does not answer
-  # gives the VIP away (weight 0: FAULT). A proxy that sees no live app
-  # lowers its priority below every peer's, so the VIP moves to a proxy
-  # that sees one; when no proxy sees any, the VIP stays where it is, and
-  # clients get an answer instead of an address nobody holds.
+  # services.keepalived.vrrpScripts, each weight 0: a failing check puts the
+  # instance in FAULT and the peer takes the VIP. One asks whether this
+  # HAProxy answers at all; the other whether it has a live app to send
+  # requests to (alive is enough: while the database fails over, no app is
+  # ready, yet the live ones hold requests, so no proxy gives up the VIP).
   vrrpScripts = {
     topology,
     twofa,
   }: let
     inherit (topology) ports vrrp;
-    c = cluster topology;
-    priorities = map (name: c.nodes.${name}.vrrp_priority) c.roles.proxy;
-    highest =
-      builtins.foldl' (a: b:
-        if b > a
-        then b
-        else a)
-      0
-      priorities;
-    lowest =
-      builtins.foldl' (a: b:
-        if b < a
-        then b
-        else a)
-      255
-      priorities;
-    check = path: weight: {
+    check = path: {
       script = "${twofa} probe http http://127.0.0.1:${toString ports.proxy_check}${path} --timeout-ms 800";
       interval = vrrp.script_interval;
       timeout = vrrp.script_interval;
       fall = vrrp.script_fall;
       rise = vrrp.script_rise;
-      inherit weight;
+      weight = 0;
     };
   in {
-    proxy_serves = check "/healthz" 0;
-    proxy_sees_apps = check "/apps" (lowest - highest - 1);
+    proxy_serves = check "/healthz";
+    proxy_sees_apps = check "/apps";
   };
 
   inherit haproxyState;
@@ -190,8 +173,12 @@ in {
     }
 
     vrrp_instance twofa {
-      # Both proxies start as BACKUP; the priority elects the master.
+      # Both proxies start as BACKUP; the priority elects the first master.
       state BACKUP
+      # A proxy that comes back does not take the VIP back: every move
+      # breaks the requests in flight on the proxy that loses it (the lab
+      # saw them hang for seconds), and the one holding it is healthy.
+      nopreempt
       interface ${interface}
       virtual_router_id ${toString vrrp.virtual_router_id}
       priority ${toString node.vrrp_priority}
