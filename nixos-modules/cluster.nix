@@ -36,10 +36,12 @@ in {
   vipCidr = "${network.vip}/${toString network.prefix_length}";
 
   # What the apps use to reach the Patroni leader: every db node, and libpq
-  # keeps only the one that accepts writes.
+  # keeps only the one that accepts writes. TLS with the certificate checked
+  # against the cluster CA and the node's address (the host names are IPs).
   databaseUrl =
     "host=${concatSep "," (addressesOf dbs)} port=${toString ports.postgres}"
     + " dbname=${app.database} user=${app.database_user} target_session_attrs=read-write"
+    + " sslmode=verify-full"
     + (
       if app ? database_url_options
       then " ${app.database_url_options}"

@@ -69,6 +69,18 @@ in {
       '';
     };
 
+    databaseCaFile = lib.mkOption {
+      type = lib.types.nullOr lib.types.str;
+      default = null;
+      example = "/run/twofa-secrets/cluster-ca";
+      description = ''
+        PEM file with the CA that signed the database servers' certificates,
+        passed with LoadCredential as `database-ca`. Given, the service
+        connects with `sslmode=verify-full` unless {option}`databaseUrl`
+        names another mode; `null` leaves the URL's `sslmode` alone.
+      '';
+    };
+
     settings = lib.mkOption {
       type = lib.types.submodule {
         freeformType = settingsFormat.type;
@@ -130,6 +142,10 @@ in {
         message = "services.twofa: secret files must live outside the Nix store, which every local user can read.";
       }
       {
+        assertion = !(cfg.settings ? database_ca_file);
+        message = "services.twofa: use databaseCaFile (passed with LoadCredential), not settings.database_ca_file.";
+      }
+      {
         assertion = !(cfg.settings ? secret_key_file || cfg.settings ? database_password_file);
         message = "services.twofa: use secretKeyFile and databasePasswordFile (passed with LoadCredential), not settings.*_file.";
       }
@@ -154,7 +170,8 @@ in {
     environment.sessionVariables =
       {TWOFA_CONFIG = "/etc/twofa/twofa.toml";}
       // lib.optionalAttrs (cfg.secretKeyFile != null) {TWOFA_SECRET_KEY_FILE = cfg.secretKeyFile;}
-      // lib.optionalAttrs (cfg.databasePasswordFile != null) {TWOFA_DATABASE_PASSWORD_FILE = cfg.databasePasswordFile;};
+      // lib.optionalAttrs (cfg.databasePasswordFile != null) {TWOFA_DATABASE_PASSWORD_FILE = cfg.databasePasswordFile;}
+      // lib.optionalAttrs (cfg.databaseCaFile != null) {TWOFA_DATABASE_CA_FILE = cfg.databaseCaFile;};
 
     systemd.services.twofa = {
       description = "twofa web login with TOTP two-factor authentication";
@@ -176,7 +193,8 @@ in {
 
         LoadCredential =
           ["secret-key:${toString cfg.secretKeyFile}"]
-          ++ lib.optional (cfg.databasePasswordFile != null) "database-password:${cfg.databasePasswordFile}";
+          ++ lib.optional (cfg.databasePasswordFile != null) "database-password:${cfg.databasePasswordFile}"
+          ++ lib.optional (cfg.databaseCaFile != null) "database-ca:${cfg.databaseCaFile}";
 
         DynamicUser = true;
         StateDirectory = "twofa";

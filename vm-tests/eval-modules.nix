@@ -188,6 +188,7 @@ let
       package = twofaPackage;
       enable = node.role == "app";
       databasePasswordFile = "/run/twofa-secrets/db-password";
+      databaseCaFile = "/run/twofa-secrets/cluster-ca";
     };
     services.patroni = {
       enable = node.role == "db";
@@ -216,6 +217,7 @@ let
               listen = "127.0.0.1:8080";
               secretKeyFile = null;
               databasePasswordFile = null;
+              databaseCaFile = null;
               openFirewall = false;
               watchdogSec = 10;
             }

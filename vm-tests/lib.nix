@@ -34,6 +34,36 @@
     .${role}
     or [];
 
+  # A throwaway cluster CA and each db node's certificate (its address and
+  # name), made at build time: PEM has spaces and newlines, so these reach
+  # the VMs as fw_cfg credentials (a file each) rather than SMBIOS strings.
+  dbNodes = builtins.filter (n: n.role == "db") topology.nodes;
+  testTls = pkgs.runCommand "twofa-vm-test-tls" {nativeBuildInputs = [pkgs.openssl];} ''
+    mkdir -p $out
+    cd $out
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+      -keyout ca.key -out cluster-ca -days 3650 -subj "/CN=twofa VM-test cluster CA"
+    ${lib.concatMapStringsSep "\n" (n: ''
+        openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+          -keyout ${n.name}-db-tls-key -out ${n.name}.csr -subj "/CN=${n.name}"
+        printf 'subjectAltName=IP:${n.address},DNS:${n.name}\nextendedKeyUsage=serverAuth,clientAuth\n' > ${n.name}.ext
+        openssl x509 -req -in ${n.name}.csr -CA cluster-ca -CAkey ca.key -CAcreateserial \
+          -days 3650 -extfile ${n.name}.ext -out ${n.name}-db-tls-cert
+      '')
+      dbNodes}
+  '';
+  tlsFilesFor = node:
+    {
+      app = {cluster-ca = "${testTls}/cluster-ca";};
+      db = {
+        cluster-ca = "${testTls}/cluster-ca";
+        db-tls-cert = "${testTls}/${node.name}-db-tls-cert";
+        db-tls-key = "${testTls}/${node.name}-db-tls-key";
+      };
+    }
+    .${node.role}
+    or {};
+
   nodeModule = node: {
     imports =
       [modules.${node.role}]
@@ -62,11 +92,13 @@
     # run script would need escaped.
     virtualisation.qemu.options =
       map (name: "-smbios type=11,value=io.systemd.credential:twofa.${name}=${testSecrets.${name}}")
-      (secretsFor node.role);
+      (secretsFor node.role)
+      ++ lib.mapAttrsToList (name: file: "-fw_cfg name=opt/io.systemd.credentials/twofa.${name},file=${file}")
+      (tlsFilesFor node);
   };
 
   # node name -> the secrets its VM gets from QEMU (JSON is a Python literal).
-  secretsByNode = lib.filterAttrs (_: names: names != []) (lib.mapAttrs (_: node: secretsFor node.role) cluster.nodes);
+  secretsByNode = lib.filterAttrs (_: names: names != []) (lib.mapAttrs (_: node: secretsFor node.role ++ builtins.attrNames (tlsFilesFor node)) cluster.nodes);
 
   mkTest = name: file:
     pkgs.testers.runNixOSTest {

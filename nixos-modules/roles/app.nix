@@ -19,6 +19,9 @@ in {
     inherit (cluster) databaseUrl;
     secretKeyFile = "${dir}/secret-key";
     databasePasswordFile = "${dir}/db-password";
+    # The cluster CA: the URL says sslmode=verify-full, so each db node's
+    # certificate must chain to it and name the node's address.
+    databaseCaFile = "${dir}/cluster-ca";
     settings = {
       trusted_proxies = cluster.trustedProxies;
       # Longer than a Patroni failover, shorter than HAProxy's timeout server.

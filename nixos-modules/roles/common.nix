@@ -25,12 +25,18 @@
     lib.optionalAttrs twofaOn (
       {secret-key = "root";}
       // lib.optionalAttrs ((config.services.twofa.databasePasswordFile or null) != null) {db-password = "root";}
+      // lib.optionalAttrs ((config.services.twofa.databaseCaFile or null) != null) {cluster-ca = "root";}
     )
     // lib.optionalAttrs patroniOn {
       db-password = patroniUser;
       superuser-password = patroniUser;
       replication-password = patroniUser;
       rewind-password = patroniUser;
+      # PostgreSQL's TLS: this node's certificate (for its address) and key,
+      # and the cluster CA that signed it.
+      cluster-ca = patroniUser;
+      db-tls-cert = patroniUser;
+      db-tls-key = patroniUser;
     };
   secretNames = builtins.attrNames secretOwners;
   runDir = cfg.runtimeSecretsDir;

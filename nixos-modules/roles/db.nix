@@ -16,7 +16,7 @@
   dir = config.twofa.runtimeSecretsDir;
   postgresql = pkgs.postgresql_15;
   socketDir = "/run/patroni";
-  secretFiles = ["db-password" "superuser-password" "replication-password" "rewind-password"];
+  secretFiles = ["db-password" "superuser-password" "replication-password" "rewind-password" "cluster-ca" "db-tls-cert" "db-tls-key"];
 
   addrSet = addresses: "{ ${lib.concatStringsSep ", " addresses} }";
   hba = type: database: user: addresses:
@@ -119,6 +119,13 @@ in {
           # The module creates no /run/postgresql.
           unix_socket_directories = socketDir;
           password_encryption = "scram-sha-256";
+          # TLS with this node's certificate from the cluster CA (secrets
+          # gathered at boot: docs/nix.md, "TLS between the nodes").
+          ssl = "on";
+          ssl_cert_file = "${dir}/db-tls-cert";
+          ssl_key_file = "${dir}/db-tls-key";
+          ssl_ca_file = "${dir}/cluster-ca";
+          ssl_min_protocol_version = "TLSv1.2";
         };
         # Patroni checks a replica's timeline over a replication connection
         # to its own PostgreSQL on 127.0.0.1 ("all" does not match
@@ -133,7 +140,8 @@ in {
           ++ hba "host" "all" "postgres" cluster.dbAddresses
           ++ hba "host" "replication" "replicator" cluster.dbAddresses
           ++ hba "host" "all" "rewind_user" cluster.dbAddresses
-          ++ hba "host" top.app.database top.app.database_user cluster.appAddresses;
+          # The apps only over TLS (they verify the server: sslmode=verify-full).
+          ++ hba "hostssl" top.app.database top.app.database_user cluster.appAddresses;
       };
     };
 

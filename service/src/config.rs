@@ -23,6 +23,11 @@ pub struct Settings {
     pub database_url: String,
     /// File holding the database password, if the URL carries none.
     pub database_password_file: Option<PathBuf>,
+    /// PEM file with the CA that signed the database servers' certificates;
+    /// given, the connection is `sslmode=verify-full` unless the URL says
+    /// otherwise. Unset: the credential `database-ca` if the unit passes
+    /// one, else the URL's `sslrootcert`.
+    pub database_ca_file: Option<PathBuf>,
     /// File holding the current TOTP-secret encryption key (64 hex characters).
     pub secret_key_file: Option<PathBuf>,
     /// Older keys still accepted for decryption while secrets are re-encrypted.
@@ -90,6 +95,7 @@ impl Default for Settings {
             metrics_listen: None,
             database_url: "host=/run/postgresql dbname=twofa".into(),
             database_password_file: None,
+            database_ca_file: None,
             secret_key_file: None,
             previous_secret_key_files: Vec::new(),
             cookie_secure: true,
@@ -130,6 +136,7 @@ const ENV_VARS: &[&str] = &[
     "metrics_listen",
     "database_url",
     "database_password_file",
+    "database_ca_file",
     "secret_key_file",
     "previous_secret_key_files",
     "cookie_secure",
@@ -296,6 +303,14 @@ impl Settings {
             keys.push(read_key(path)?);
         }
         Ok(keys)
+    }
+
+    /// The CA file for the database's certificates: the setting, else the
+    /// systemd credential `database-ca`.
+    pub fn database_ca(&self) -> Option<PathBuf> {
+        self.database_ca_file
+            .clone()
+            .or_else(|| credential("database-ca").ok())
     }
 
     pub fn database_password(&self) -> Result<Option<Zeroizing<String>>> {

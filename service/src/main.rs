@@ -122,6 +122,11 @@ async fn run(cli: Cli) -> Result<i32> {
                 None => println!("metrics_listen    (none: /metrics is not served)"),
             }
             println!("database_url      {}", settings.database_url);
+            let plan = twofa::db::tls::Plan::new(
+                &settings.database_url,
+                settings.database_ca().as_deref(),
+            )?;
+            println!("database TLS      {}", plan.describe());
             println!("secret key id     {}", app.secrets.current_key_id());
             println!("cookie_secure     {}", settings.cookie_secure);
             println!("allow_signup      {}", settings.allow_signup);
@@ -148,10 +153,10 @@ async fn run(cli: Cli) -> Result<i32> {
                 }
             );
             if connect {
-                if app.db.ping().await {
-                    println!("database          reachable and writable");
-                } else {
-                    anyhow::bail!("the database is not reachable or not writable");
+                match app.db.check_writable().await {
+                    Ok(true) => println!("database          reachable and writable"),
+                    Ok(false) => anyhow::bail!("the database answers but is read-only (a replica)"),
+                    Err(e) => anyhow::bail!("the database is not reachable: {}", error_chain(&e)),
                 }
                 // Only once the schema has the folded addresses.
                 if let Ok(groups) = twofa::admin::fold_collisions(&app).await {
@@ -283,4 +288,20 @@ async fn watchdog(app: twofa::App, grace: std::time::Duration) {
         }
         tokio::time::sleep(every).await;
     }
+}
+
+/// An error and its sources on one line (the pool hides the TLS reason two
+/// levels down).
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let more = cause.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        source = cause.source();
+    }
+    text
 }

@@ -78,6 +78,9 @@ pub struct Args {
 enum What {
     /// Logins/s vs raw argon2, latency, RSS, start-up, growth with data.
     Service,
+    /// Logins/s with the database connection in plain text and with TLS
+    /// (verify-full), alternating on one PostgreSQL and one set of accounts.
+    Tls,
 }
 
 /// Password of every bench account (long and not a common one).
@@ -88,6 +91,7 @@ const PHASE_CAP: Duration = Duration::from_secs(300);
 pub fn run(args: Args) -> Result<()> {
     match args.what {
         What::Service => service(args),
+        What::Tls => tls(args),
     }
 }
 
@@ -270,6 +274,194 @@ fn service(args: Args) -> Result<()> {
     if !args.no_write {
         let path = util::root().join("docs/benchmarks.md");
         replace_section(&path, "## Service", &section)?;
+        eprintln!("wrote the figures into {}", path.display());
+    }
+    Ok(())
+}
+
+/// `cargo xtask bench tls`: the same full logins against the same database
+/// with the service's connection to PostgreSQL in plain text
+/// (`sslmode=disable`) and with TLS (`sslmode=verify-full` and the
+/// cluster's CA), phases alternating plain, TLS, plain, TLS… so that drift in
+/// the shared machine's load falls on both.
+fn tls(args: Args) -> Result<()> {
+    util::interrupted();
+    check_totp_against_vectors()?;
+    let machine = Machine::read();
+    let twofa = demo::build_twofa(true)?;
+    let cluster = pg::Cluster::start("bench-tls", pg::Options::durable())?;
+    cluster.create_database("twofa")?;
+    let dir = util::target_dir().join("bench");
+    let key = demo::write_secret_key(&dir)?;
+    let url = cluster.url_for("twofa");
+    let plain = demo::service_env(&format!("{url} sslmode=disable"), &key);
+    let mut tls = demo::service_env(&format!("{url} sslmode=verify-full"), &key);
+    tls.push((
+        "TWOFA_DATABASE_CA_FILE".into(),
+        cluster.ca_file().display().to_string(),
+    ));
+    {
+        let _t = util::step("twofa migrate");
+        util::run(Command::new(&twofa).arg("migrate").envs(plain.clone()))?;
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let mut bench = None;
+    let rounds = 3;
+    let mut runs: Vec<(bool, Outcomes, (u64, u64))> = Vec::new();
+    for round in 0..rounds * 2 {
+        let with_tls = round % 2 == 1;
+        let env = if with_tls { &tls } else { &plain };
+        let s = Serve::start(&twofa, env, &dir, 400 + round)?;
+        let base = format!("http://{}", s.listen);
+        let b = match &bench {
+            None => {
+                let b = Bench::new(&base)?;
+                let _t = util::step(&format!(
+                    "registering and enrolling {} accounts over HTTP",
+                    args.accounts
+                ));
+                rt.block_on(b.register_accounts(args.accounts, args.concurrency))?;
+                bench = Some(b.clone());
+                b
+            }
+            Some(b) => b.with_base(&base),
+        };
+        let label = if with_tls {
+            "TLS (verify-full)"
+        } else {
+            "plain"
+        };
+        let _t = util::step(&format!(
+            "{} login clients, database connection {label}",
+            args.concurrency
+        ));
+        let out = rt.block_on(b.throughput(args.seconds, args.concurrency))?;
+        // Which of the service's connections were encrypted, seen by the server.
+        let seen = cluster.psql(
+            "twofa",
+            "SELECT count(*) FILTER (WHERE s.ssl), count(*) FROM pg_stat_ssl s \
+             JOIN pg_stat_activity a USING (pid) WHERE a.application_name = 'twofa'",
+        )?;
+        let (enc, all) = seen
+            .trim()
+            .split_once('|')
+            .and_then(|(a, b)| Some((a.parse().ok()?, b.parse().ok()?)))
+            .context("pg_stat_ssl answer")?;
+        eprintln!(
+            "    {:.1} logins/s, POST /login/totp p50 {} p99 {}, {} errors; {enc} of {all} connections encrypted",
+            out.rate,
+            ms(pct(&out.code_latencies, 50.0)),
+            ms(pct(&out.code_latencies, 99.0)),
+            out.errors
+        );
+        if with_tls != (enc == all && all > 0) || (!with_tls && enc > 0) {
+            bail!("the {label} phase ran with {enc} of {all} connections encrypted");
+        }
+        let mut s = s;
+        s.stop();
+        runs.push((with_tls, out, (enc, all)));
+    }
+    drop(cluster);
+
+    let mean = |tls: bool| {
+        let rates: Vec<f64> = runs
+            .iter()
+            .filter(|r| r.0 == tls)
+            .map(|r| r.1.rate)
+            .collect();
+        rates.iter().sum::<f64>() / rates.len() as f64
+    };
+    let codes = |tls: bool| {
+        let mut all: Vec<Duration> = runs
+            .iter()
+            .filter(|r| r.0 == tls)
+            .flat_map(|r| r.1.code_latencies.iter().copied())
+            .collect();
+        all.sort();
+        (pct(&all, 50.0), pct(&all, 99.0))
+    };
+    let (plain_rate, tls_rate) = (mean(false), mean(true));
+    // How far apart phases of the same kind were: a difference between the
+    // kinds smaller than this is the machine, not TLS.
+    let spread = |tls: bool| {
+        let rates: Vec<f64> = runs
+            .iter()
+            .filter(|r| r.0 == tls)
+            .map(|r| r.1.rate)
+            .collect();
+        let max = rates.iter().cloned().fold(f64::MIN, f64::max);
+        let min = rates.iter().cloned().fold(f64::MAX, f64::min);
+        (max - min) / mean(tls)
+    };
+    let spread = spread(false).max(spread(true));
+    let mut md = String::new();
+    let _ = writeln!(md, "## TLS to the database\n");
+    let _ = writeln!(
+        md,
+        "Measured {} by `cargo xtask bench tls --accounts {} --seconds {} --concurrency {}` \
+         at commit `{}` on {} (shared with other work: 1-minute load average {} at the start, \
+         {} at the end). One PostgreSQL (fsync on, TLS on, its own throwaway CA), one set of \
+         accounts; a fresh release `twofa serve` per phase, its database connection either \
+         `sslmode=disable` or `sslmode=verify-full` with the CA, phases alternating so the \
+         machine's drift falls on both. Full logins as a browser makes them (GET and POST \
+         the password form, then the code form). Whether each phase's connections were \
+         encrypted is read from the server's `pg_stat_ssl`.\n",
+        machine.date,
+        args.accounts,
+        args.seconds,
+        args.concurrency,
+        machine.commit,
+        machine.describe(),
+        machine.load_start,
+        Machine::loadavg(),
+    );
+    let _ = writeln!(
+        md,
+        "| phase | database connection | full logins | per second | `POST /login/totp` p50 | p99 | errors | connections encrypted |"
+    );
+    let _ = writeln!(md, "|---|---|---|---|---|---|---|---|");
+    for (i, (with_tls, out, (enc, all))) in runs.iter().enumerate() {
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {:.1} | {} | {} | {} | {enc} of {all} |",
+            i + 1,
+            if *with_tls {
+                "TLS, verify-full"
+            } else {
+                "plain"
+            },
+            out.latencies.len(),
+            out.rate,
+            ms(pct(&out.code_latencies, 50.0)),
+            ms(pct(&out.code_latencies, 99.0)),
+            out.errors
+        );
+    }
+    let (pp50, pp99) = codes(false);
+    let (tp50, tp99) = codes(true);
+    let _ = writeln!(
+        md,
+        "\nMean: plain {plain_rate:.1} logins/s, TLS {tls_rate:.1} logins/s, ratio TLS/plain \
+         **{:.2}**; the code step (database work only, no hashing) p50 {} plain, {} TLS; p99 \
+         {} plain, {} TLS. Phases of the same kind differed by up to {:.0} % of their mean \
+         (the shared machine's drift), so compare each plain phase with the TLS phase \
+         right after it. \
+         A phase ends early when every account has logged in once in the current 30-s step \
+         (a code is single-use). A login is bound by its argon2id hash; the pool keeps its \
+         connections, so the handshake is paid once per connection, not per request.",
+        tls_rate / plain_rate,
+        ms(pp50),
+        ms(tp50),
+        ms(pp99),
+        ms(tp99),
+        spread * 100.0,
+    );
+    println!("\n{md}");
+    if !args.no_write {
+        let path = util::root().join("docs/benchmarks.md");
+        replace_section(&path, "## TLS to the database", &md)?;
         eprintln!("wrote the figures into {}", path.display());
     }
     Ok(())

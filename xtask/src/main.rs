@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 
 mod apk;
 mod bench;
+mod certs;
 mod demo;
 mod deps;
 mod lab;

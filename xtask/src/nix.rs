@@ -370,7 +370,7 @@ fn derived(t: &Value) -> Result<Value> {
         .max_by_key(|n| n["vrrp_priority"].as_i64().unwrap_or(0))
         .context("no proxy node")?;
     let mut database_url = format!(
-        "host={} port={} dbname={} user={} target_session_attrs=read-write",
+        "host={} port={} dbname={} user={} target_session_attrs=read-write sslmode=verify-full",
         addresses("db").join(","),
         ports["postgres"],
         s(&t["app"]["database"])?,
@@ -708,6 +708,11 @@ fn module_evaluation(root: &Path) -> Result<()> {
         format!("{}\n", "5a".repeat(32)),
     )?;
     std::fs::write(credentials.join("database-password"), "check-only\n")?;
+    // The URL says verify-full, so check-config needs a CA it can load.
+    std::fs::write(
+        credentials.join("database-ca"),
+        crate::certs::Ca::new("twofa check-only CA")?.cert_pem(),
+    )?;
     for (name, node) in apps {
         let settings: toml::Value = serde_json::from_value(node["twofaSettings"].clone())?;
         let file = work.join(format!("{name}.toml"));
@@ -1087,11 +1092,14 @@ fn secrets_gathering(root: &Path) -> Result<()> {
         .to_owned();
     let work = util::target_dir().join("nix-secrets-check");
     for (node, expected) in [
-        ("app1", &["db-password", "secret-key"][..]),
+        ("app1", &["cluster-ca", "db-password", "secret-key"][..]),
         (
             "db1",
             &[
+                "cluster-ca",
                 "db-password",
+                "db-tls-cert",
+                "db-tls-key",
                 "replication-password",
                 "rewind-password",
                 "superuser-password",

@@ -7,6 +7,11 @@
 //! several engineers (or a demo and a test run) have clusters at once, and
 //! lets the next run recognise and clean the leftovers of a crashed one.
 //!
+//! Every cluster has TLS on, with a certificate for `localhost` and
+//! `127.0.0.1` from a CA made for it (`ca.crt` in the folder), so the tests
+//! and the benchmark can connect with `sslmode=verify-full`; URLs without
+//! `sslmode` connect as before.
+//!
 //! As root, `initdb` refuses to run, so initdb and pg_ctl run as the Debian
 //! `postgres` user through `runuser`, in a folder chowned to it.
 
@@ -93,6 +98,10 @@ pub fn run(args: Args) -> Result<()> {
     println!("superuser URL (libpq key=value):");
     println!();
     println!("export TWOFA_TEST_DATABASE_URL='{}'", cluster.url());
+    println!(
+        "export TWOFA_TEST_DATABASE_CA_FILE='{}'",
+        cluster.ca_file().display()
+    );
     println!();
     println!(
         "psql: {} '{}'",
@@ -159,6 +168,7 @@ impl Cluster {
             keep: false,
         };
         cluster.initdb()?;
+        cluster.write_certificates()?;
         // The port is free when picked but may be taken before the server
         // binds it; a few tries make that race harmless.
         let mut last_err = None;
@@ -199,6 +209,11 @@ impl Cluster {
             "host=127.0.0.1 port={} user={SUPERUSER} password={} dbname={dbname}",
             self.port, self.password
         )
+    }
+
+    /// The CA that signed the server's certificate (PEM).
+    pub fn ca_file(&self) -> PathBuf {
+        self.dir.join("ca.crt")
     }
 
     pub fn dir(&self) -> &Path {
@@ -292,6 +307,24 @@ impl Cluster {
         Ok(())
     }
 
+    /// A CA of its own and the server's certificate for the names the
+    /// tests connect to; the key is readable by the server's user only.
+    fn write_certificates(&self) -> Result<()> {
+        let ca = crate::certs::Ca::new("twofa throwaway test CA")?;
+        let server = ca.issue("localhost", &["localhost", "127.0.0.1"])?;
+        fs::write(self.ca_file(), ca.cert_pem())?;
+        let cert = self.dir.join("server.crt");
+        let key = self.dir.join("server.key");
+        fs::write(&cert, server.cert_pem)?;
+        fs::write(&key, server.key_pem)?;
+        fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+        if self.as_postgres {
+            chown_to_postgres(&cert)?;
+            chown_to_postgres(&key)?;
+        }
+        Ok(())
+    }
+
     fn write_config(&self, opts: &Options) -> Result<()> {
         let socket_dir = if self.dir.as_os_str().len() <= MAX_SOCKET_DIR {
             self.dir.display().to_string()
@@ -310,8 +343,12 @@ impl Cluster {
              full_page_writes = {durable}\n\
              synchronous_commit = {durable}\n\
              log_min_messages = warning\n\
-             log_line_prefix = '%m [%p] %d '\n",
+             log_line_prefix = '%m [%p] %d '\n\
+             ssl = on\n\
+             ssl_cert_file = '{dir}/server.crt'\n\
+             ssl_key_file = '{dir}/server.key'\n",
             port = self.port,
+            dir = self.dir.display(),
             max = opts.max_connections,
         );
         // postgresql.auto.conf is read last, so it wins over initdb's defaults;

@@ -255,6 +255,7 @@ fn cargo_test() -> Result<()> {
         Command::new(env_cargo())
             .args(args)
             .env("TWOFA_TEST_DATABASE_URL", cluster.url())
+            .env("TWOFA_TEST_DATABASE_CA_FILE", cluster.ca_file())
             .env("TWOFA_AUTHENTICATOR_CLASSES", &classes),
         &args,
     );

@@ -22,6 +22,7 @@ pub mod migrations;
 pub mod recovery;
 pub mod sessions;
 pub mod throttle;
+pub mod tls;
 pub mod users;
 
 use crate::config::Settings;
@@ -31,7 +32,7 @@ use futures_util::future::BoxFuture;
 use std::time::{Duration, Instant};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::tls::{MakeTlsConnect, TlsConnect};
-use tokio_postgres::{Config as PgConfig, NoTls, Socket};
+use tokio_postgres::{Config as PgConfig, Socket};
 
 pub use deadpool_postgres::GenericClient;
 
@@ -100,14 +101,20 @@ pub struct Db {
     config: tokio_postgres::Config,
     /// Each host's bound for a whole connection (see [`PerHostConnect`]).
     connect_per_host: Duration,
+    /// The TLS side of every connection, the health connection's too.
+    tls: tls::MakeRustls,
 }
 
 impl Db {
     pub fn connect(settings: &Settings) -> Result<Db> {
-        let mut config: tokio_postgres::Config = settings
-            .database_url
+        let plan = tls::Plan::new(&settings.database_url, settings.database_ca().as_deref())
+            .context("TWOFA_DATABASE_URL: TLS settings")?;
+        let tls = plan.connector()?;
+        let mut config: tokio_postgres::Config = plan
+            .rest
             .parse()
             .context("TWOFA_DATABASE_URL is not a valid libpq connection string")?;
+        config.ssl_mode(plan.driver_mode());
         if let Some(password) = settings.database_password()? {
             config.password(password.as_bytes());
         }
@@ -139,7 +146,7 @@ impl Db {
         let manager = Manager::from_connect(
             config,
             PerHostConnect {
-                tls: NoTls,
+                tls: tls.clone(),
                 per_host,
             },
             ManagerConfig {
@@ -163,6 +170,7 @@ impl Db {
             health_connecting: Default::default(),
             config: health_config,
             connect_per_host: per_host,
+            tls,
         })
     }
 
@@ -217,6 +225,20 @@ impl Db {
         }
     }
 
+    /// One connection from the pool asked whether it is on a writable node,
+    /// with the error if there is none (`twofa check-config --connect`: a
+    /// refused certificate must be named, not reported as "unreachable").
+    pub async fn check_writable(&self) -> Result<bool, DbError> {
+        let c = self.conn().await?;
+        let row = tokio::time::timeout(
+            Duration::from_secs(5),
+            c.query_one("SELECT pg_is_in_recovery()", &[]),
+        )
+        .await
+        .map_err(|_| DbError::Deadline(Duration::from_secs(5)))??;
+        Ok(!row.get::<_, bool>(0))
+    }
+
     /// Whether the database answers a trivial query on a writable node, for
     /// `/readyz`. Uses the health checks' own connection (made again when
     /// it broke or reached a read-only node), never one of the pool's, so a
@@ -264,7 +286,7 @@ impl Db {
         let db = self.clone();
         tokio::spawn(async move {
             let connect = PerHostConnect {
-                tls: NoTls,
+                tls: db.tls.clone(),
                 per_host: db.connect_per_host,
             };
             if let Ok((client, _connection_task)) = connect.connect(&db.config).await {

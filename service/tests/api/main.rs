@@ -6,6 +6,7 @@ mod support;
 
 mod account;
 mod bad_input;
+mod db_tls;
 mod failover;
 mod flow;
 mod headers;

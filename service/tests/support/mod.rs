@@ -100,6 +100,12 @@ impl TestApp {
         Self::start(db_url, key_dir, tweak).await
     }
 
+    /// An instance on a database URL of the test's own making.
+    pub async fn start_on(db_url: String, tweak: impl FnOnce(&mut Settings)) -> TestApp {
+        let key_dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
+        Self::start(db_url, key_dir, tweak).await
+    }
+
     /// A second instance sharing this one's database and keys: two apps
     /// behind one proxy.
     pub async fn sibling(&self) -> TestApp {

@@ -270,6 +270,10 @@ impl Lab {
             write_private(&sec.join(name), &random_hex(16)?, None)?;
         }
         write_private(&sec.join("secret-key"), &random_hex(32)?, None)?;
+        // The cluster CA the operator provides on the images (docs/nix.md,
+        // "TLS between the nodes"), made afresh at every `lab up`.
+        let ca = crate::certs::Ca::new("twofa lab cluster CA")?;
+        std::fs::write(sec.join("cluster-ca"), ca.cert_pem())?;
 
         let root = util::root();
         let subs = config::Substitutions::load(&root)?;
@@ -284,7 +288,7 @@ impl Lab {
             let vars = self.vars(&n.name);
             let files = subs.apply(&n.name, module, &vars)?;
             match n.role {
-                Role::Db => self.prepare_db(n)?,
+                Role::Db => self.prepare_db(n, &ca)?,
                 Role::Proxy => self.prepare_proxy(n)?,
                 Role::App => self.prepare_app(n)?,
                 Role::Client => {}
@@ -305,17 +309,32 @@ impl Lab {
         Ok(())
     }
 
-    fn prepare_db(&self, n: &Node) -> Result<()> {
+    fn prepare_db(&self, n: &Node, ca: &crate::certs::Ca) -> Result<()> {
         let d = self.node_dir(&n.name);
         for (sub, owner) in [
             ("etcd", "etcd"),
             ("pgdata", "postgres"),
             ("patroni", "postgres"),
+            ("tls", "postgres"),
         ] {
             let p = d.join(sub);
             std::fs::create_dir_all(&p)?;
             std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o700))?;
             chown(&p, owner)?;
+        }
+        // What the operator passes each db node as credentials: its own
+        // certificate (its address and name) and key, and the cluster CA.
+        let issued = ca.issue(&n.name, &[&n.address, &n.name])?;
+        let tls = d.join("tls");
+        for (name, content) in [
+            ("db-tls-cert", issued.cert_pem.as_str()),
+            ("db-tls-key", issued.key_pem.as_str()),
+            ("cluster-ca", ca.cert_pem().as_str()),
+        ] {
+            let p = tls.join(name);
+            std::fs::write(&p, content)?;
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o400))?;
+            chown(&p, "postgres")?;
         }
         Ok(())
     }
@@ -328,6 +347,7 @@ impl Lab {
         for (name, secret) in [
             ("secret-key", "secret-key"),
             ("database-password", "app-db"),
+            ("database-ca", "cluster-ca"),
         ] {
             let p = creds.join(name);
             std::fs::write(&p, format!("{}\n", self.secret(secret)?))?;
