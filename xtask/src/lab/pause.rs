@@ -102,6 +102,13 @@ impl Pauses {
         if stopped.is_empty() {
             bail!("{node}: no {service} process ({comm}) to pause");
         }
+        eprintln!("    paused {service} on {node} (pids {stopped:?}) for {seconds} s");
+        self.resume_later(node, service, stopped.clone(), seconds);
+        Ok(stopped)
+    }
+
+    /// Starts the timer that SIGCONTs `stopped` after `seconds`.
+    fn resume_later(&mut self, node: &str, service: &str, stopped: Vec<u32>, seconds: f64) {
         let cancel = Arc::new(AtomicBool::new(false));
         let (c, pids) = (cancel.clone(), stopped.clone());
         let started = Instant::now();
@@ -115,18 +122,16 @@ impl Pauses {
             }
             started.elapsed().as_secs_f64()
         });
-        eprintln!("    paused {service} on {node} (pids {stopped:?}) for {seconds} s");
         self.list.push(One {
             node: node.to_string(),
             service: service.to_string(),
-            pids: stopped.clone(),
+            pids: stopped,
             seconds,
             started,
             cancel,
             handle: Some(handle),
             resumed_after_s: None,
         });
-        Ok(stopped)
     }
 
     /// Resumes every pause still running, now.
@@ -177,5 +182,85 @@ impl Pauses {
 impl Drop for Pauses {
     fn drop(&mut self) {
         self.resume_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::process::{Command, Stdio};
+
+    /// The state letter of /proc/<pid>/stat: T when stopped.
+    fn state(pid: u32) -> char {
+        let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+        s.rsplit_once(") ").unwrap().1.chars().next().unwrap()
+    }
+
+    fn stopped_sleep() -> std::process::Child {
+        let child = Command::new("sleep")
+            .arg("60")
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap();
+        procs::signal(child.id(), procs::SIGSTOP);
+        let start = Instant::now();
+        while state(child.id()) != 'T' && start.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(state(child.id()), 'T');
+        child
+    }
+
+    fn wait_running(pid: u32) -> bool {
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(5) {
+            if state(pid) != 'T' {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        false
+    }
+
+    #[test]
+    fn a_pause_is_resumed_by_its_timer_and_recorded() {
+        let mut child = stopped_sleep();
+        let mut p = Pauses::default();
+        p.resume_later("n", "test", vec![child.id()], 0.3);
+        std::thread::sleep(Duration::from_millis(100));
+        assert_eq!(state(child.id()), 'T', "resumed before its time");
+        p.wait_all();
+        assert!(wait_running(child.id()), "not resumed after its time");
+        let rec = p.record();
+        let after = rec[0]["resumed_after_s"].as_f64().unwrap();
+        assert!(after >= 0.3, "resumed after {after} s");
+        assert_eq!(rec[0]["pids"][0], child.id());
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+
+    #[test]
+    fn a_scenario_that_ends_first_resumes_its_pauses_at_once() {
+        let mut child = stopped_sleep();
+        let start = Instant::now();
+        {
+            let mut p = Pauses::default();
+            p.resume_later("n", "test", vec![child.id()], 600.0);
+            // Dropped here, as when a scenario fails mid-way.
+        }
+        assert!(start.elapsed() < Duration::from_secs(5));
+        assert!(
+            wait_running(child.id()),
+            "a dropped pause left its process stopped"
+        );
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+
+    #[test]
+    fn only_known_services_can_be_paused() {
+        assert_eq!(target("postgresql").unwrap().0, "postgres");
+        assert_eq!(target("haproxy").unwrap().1, Role::Proxy);
+        assert!(target("postgres").is_err());
     }
 }
