@@ -32,7 +32,20 @@ ROLE_UNITS: dict[str, list[str]] = {
 }
 SERVICES = ("haproxy", "keepalived", "twofa", "patroni", "etcd")
 SIGNALS = ("TERM", "KILL")
-SELECTORS = ("@db-leader", "@proxy-master", "@crashed", "all")
+SELECTORS = ("@db-leader", "@proxy-master", "@etcd-leader", "@crashed", "all")
+# What a `pause` step stops: the processes of a unit's control group, all of
+# them or only those whose name (comm) is or is not the one given. Patroni's
+# unit holds its PostgreSQL: `postgresql` is every PostgreSQL process of it,
+# `patroni` the agent alone.
+PAUSE_TARGETS: dict[str, tuple[str, str, bool]] = {
+    "postgresql": ("patroni.service", "postgres", True),
+    "patroni": ("patroni.service", "postgres", False),
+    "etcd": ("etcd.service", "", True),
+    "twofa": ("twofa.service", "", True),
+    "haproxy": ("haproxy.service", "", True),
+    "keepalived": ("keepalived.service", "", True),
+}
+PAUSE_ROLES = {"postgresql": "db", "patroni": "db", "etcd": "db", "twofa": "app", "haproxy": "proxy", "keepalived": "proxy"}
 NODE_ACTIONS = (
     "crash",
     "start",
@@ -42,6 +55,7 @@ NODE_ACTIONS = (
     "block",
     "unblock",
     "run",
+    "pause",
 )
 ACTIONS = ("wait_healthy", "start_load", "wait_load", "sleep", "chaos") + NODE_ACTIONS
 # A chaos fault and the step that undoes it.
@@ -50,6 +64,8 @@ RECOVERY = {
     "block": "unblock",
     "stop_service": "start_service",
     "restart_service": None,
+    # Resumed by its own timer; chaos waits it out before the next fault.
+    "pause": None,
 }
 
 LOAD_UNIT = "twofa-load"
@@ -71,6 +87,34 @@ def service_commands(action: str, service: str, signal: str = "TERM") -> list[st
             f"systemctl stop {unit}",
         ]
     return [f"systemctl {action.split('_')[0]} {unit}"]
+
+def pause_commands(service: str, pid_file: str, timer: str, seconds: float) -> list[str]:
+    """Stop the service's processes (SIGSTOP) and leave their resumption
+    (SIGCONT) to a transient systemd timer inside the VM, so it happens
+    `seconds` later whatever the test script does meanwhile. The processes
+    are listed twice, so a child forked while the first ones stopped is
+    caught too."""
+    unit, comm, wanted = PAUSE_TARGETS[service]
+    test = "" if not comm else f'[ "$(cat /proc/$p/comm 2>/dev/null)" {"=" if wanted else "!="} {comm} ] && '
+    scan = (
+        f"cg=$(systemctl show -P ControlGroup {unit}); "
+        f"for p in $(cat /sys/fs/cgroup$cg/cgroup.procs); do {test}echo $p; done"
+    )
+    stop = f"({scan}) >> {pid_file}; kill -STOP $(sort -u {pid_file})"
+    return [
+        f"rm -f {pid_file}",
+        stop,
+        stop,
+        f"test -s {pid_file}",
+        f"systemd-run --unit={timer} --on-active={seconds:g}s --timer-property=AccuracySec=50ms"
+        f" /bin/sh -c {shlex.quote(f'kill -CONT $(sort -u {pid_file})')}",
+    ]
+
+
+def resume_commands(pid_file: str, timer: str) -> list[str]:
+    """Resume a pause now (its timer may not have fired yet)."""
+    return [f"systemctl stop {timer}.timer; kill -CONT $(sort -u {pid_file}) 2>/dev/null; true"]
+
 
 class ScenarioError(Exception):
     """A scenario file the NixOS driver cannot run."""
@@ -128,6 +172,11 @@ def check_step(step: Any, nodes: set[str], in_chaos: bool) -> list[str]:
             problems.append(f"{action}: service must be one of {', '.join(SERVICES)}")
     if action == "stop_service" and step.get("signal", "TERM") not in SIGNALS:
         problems.append("stop_service: signal must be TERM or KILL")
+    if action == "pause":
+        if step.get("service") not in PAUSE_TARGETS:
+            problems.append(f"pause: service must be one of {', '.join(PAUSE_TARGETS)}")
+        if not in_chaos and not isinstance(step.get("seconds"), (int, float)):
+            problems.append("pause needs seconds")
     if action == "sleep" and not isinstance(step.get("seconds"), (int, float)):
         problems.append("sleep needs seconds")
     if action == "run" and not isinstance(step.get("command"), str):
@@ -137,8 +186,8 @@ def check_step(step: Any, nodes: set[str], in_chaos: bool) -> list[str]:
             problems.append("chaos cannot nest")
         if not isinstance(step.get("seconds"), (int, float)):
             problems.append("chaos needs seconds")
-        if not isinstance(step.get("seed"), int):
-            problems.append("chaos needs an integer seed")
+        if "seed" in step and not isinstance(step.get("seed"), int):
+            problems.append("chaos: seed must be an integer (or left out: taken from the clock)")
         faults = step.get("faults")
         if not isinstance(faults, list) or not faults:
             problems.append("chaos needs a list of faults")
@@ -218,16 +267,30 @@ class Cluster:
                 return name
         raise ScenarioError(f"no proxy holds the VIP {self.vip}")
 
+    def etcd_leader(self) -> str:
+        """The etcd member whose /metrics says etcd_server_is_leader 1."""
+        port = self.ports["etcd_client"]
+        for name in self.up(self.of_role("db")):
+            address = self.nodes[name]["address"]
+            status, _ = self.vms[name].execute(
+                f"curl -sf --max-time 2 http://{address}:{port}/metrics | grep -qx 'etcd_server_is_leader 1'"
+            )
+            if status == 0:
+                return name
+        raise ScenarioError("no etcd member says it leads (etcd_server_is_leader)")
+
     def resolve(self, node: str) -> list[str]:
         if node == "all":
             return list(self.nodes)
+        if node == "@etcd-leader":
+            return [self.etcd_leader()]
         if node == "@db-leader":
             return [self.leader()]
         if node == "@proxy-master":
             return [self.vip_holder()]
         if node == "@crashed":
             if not self.last_taken_down:
-                raise ScenarioError("@crashed before any crash or block step")
+                raise ScenarioError("@crashed before any crash, block or stop_service step")
             return list(self.last_taken_down)
         return [node]
 
@@ -393,12 +456,28 @@ class Runner:
         self.chaos_seconds: float | None = chosen.get("chaos_seconds")
         self.load = Load(cluster, scenario.get("load", {}), seconds)
         self.report: dict[str, Any] | None = None
+        # Pauses not yet resumed by hand: (node, pid file, timer unit).
+        self.pauses: list[tuple[str, str, str]] = []
+        # Every fault step's target as resolved at run time.
+        self.targets: list[dict[str, Any]] = []
+
+    def resume_all(self) -> None:
+        """Resume every pause now; a pause must never outlive its step's
+        time, nor the scenario when that fails first."""
+        for name, pid_file, timer in self.pauses:
+            if name not in self.cluster.down:
+                self.cluster.vms[name].execute(*resume_commands(pid_file, timer))
+        self.pauses = []
 
     def step(self, step: dict[str, Any]) -> None:
         c = self.cluster
         action = step["action"]
         timeout = int(step.get("timeout_s", 600))
         names = c.resolve(step["node"]) if "node" in step else []
+        if action in ("crash", "block", "stop_service", "restart_service", "pause"):
+            target = {"action": action, "node": step.get("node"), "resolved": names, "service": step.get("service")}
+            print(f"target: {json.dumps(target, sort_keys=True)}")
+            self.targets.append(target)
         if action == "wait_healthy":
             c.wait_healthy(timeout)
         elif action == "start_load":
@@ -419,6 +498,14 @@ class Runner:
             commands = service_commands(action, step["service"], step.get("signal", "TERM"))
             for name in names:
                 c.vms[name].succeed(*commands)
+            if action == "stop_service":
+                c.last_taken_down = names
+        elif action == "pause":
+            for name in names:
+                n = len(self.targets)
+                pid_file, timer = f"/run/twofa-pause-{n}.pids", f"twofa-resume-{n}"
+                c.vms[name].succeed(*pause_commands(step["service"], pid_file, timer, float(step["seconds"])))
+                self.pauses.append((name, pid_file, timer))
         elif action == "run":
             expected = int(step.get("expect_exit", 0))
             command = c.expand(step["command"])
@@ -434,7 +521,9 @@ class Runner:
 
     def chaos(self, step: dict[str, Any]) -> None:
         """Seeded random single faults, each undone and healed before the next."""
-        rng = random.Random(int(step["seed"]))
+        seed = int(step["seed"]) if "seed" in step else time.time_ns() % 2**32
+        print(f"chaos: seed {seed} (pin it with `seed = {seed}` in the chaos step to replay)")
+        rng = random.Random(seed)
         c = self.cluster
         seconds = self.chaos_seconds if self.chaos_seconds is not None else step["seconds"]
         deadline = time.monotonic() + float(seconds)
@@ -446,27 +535,37 @@ class Runner:
             fault = dict(rng.choice(faults))
             if "node" not in fault:
                 candidates = sorted(n for n in c.nodes if c.nodes[n]["role"] != "client")
-                if "service" in fault:
+                if fault["action"] == "pause":
+                    candidates = c.of_role(PAUSE_ROLES[fault["service"]])
+                elif "service" in fault:
                     role = next(r for r, units in ROLE_UNITS.items() if f"{fault['service']}.service" in units)
                     candidates = c.of_role(role)
                 fault["node"] = rng.choice(candidates)
             if fault["action"] in ("stop_service", "restart_service") and "service" not in fault:
                 role = c.nodes[c.resolve(fault["node"])[0]]["role"]
                 fault["service"] = rng.choice([u.removesuffix(".service") for u in ROLE_UNITS[role]])
+            hold = rng.uniform(2, 8)
+            if fault["action"] == "pause" and "seconds" not in fault:
+                fault["seconds"] = round(hold, 1)
             count += 1
             with self.subtest(f"chaos fault {count}: {json.dumps(fault, sort_keys=True)}"):
                 names = c.resolve(fault["node"])
                 self.step({**fault, "node": names[0]})
-                time.sleep(rng.uniform(2, 8))
+                time.sleep(max(hold, float(fault.get("seconds", 0)) if fault["action"] == "pause" else hold))
                 recovery = RECOVERY[fault["action"]]
                 if recovery is not None:
                     self.step({**fault, "action": recovery, "node": names[0]})
+                self.resume_all()
                 c.wait_healthy(600)
 
     def run(self) -> None:
-        for i, step in enumerate(self.scenario["steps"], 1):
-            with self.subtest(f"step {i}: {json.dumps(step, sort_keys=True)}"):
-                self.step(step)
+        try:
+            for i, step in enumerate(self.scenario["steps"], 1):
+                with self.subtest(f"step {i}: {json.dumps(step, sort_keys=True)}"):
+                    self.step(step)
+        finally:
+            self.resume_all()
+        print(f"targets: {json.dumps(self.targets, sort_keys=True)}")
         expect = self.scenario.get("expect", {})
         if expect:
             with self.subtest(f"verdict: {json.dumps(expect, sort_keys=True)}"):

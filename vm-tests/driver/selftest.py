@@ -48,6 +48,8 @@ class World:
             key=lambda n: -int(self.nodes[n].get("vrrp_priority", 0)),
         )
         self.leader = self.dbs[0]
+        # Not the Patroni leader, so a selector mixing the two is caught.
+        self.etcd_leader = self.dbs[-1]
         self.report = report
         self.load_started = False
         self.log: list[str] = []
@@ -71,6 +73,8 @@ class World:
         self.elect()
         if command.startswith("systemctl is-active"):
             return 0, ""
+        if "/metrics" in command and "etcd_server_is_leader" in command:
+            return (0 if name == self.etcd_leader and self.reachable(name) else 1), ""
         if "/primary" in command:
             return (0 if name == self.leader and self.reachable(name) else 1), ""
         if "/cluster" in command:
@@ -90,6 +94,8 @@ class World:
             return (0 if self.vip_holder() else 7), ""
         if "/readyz" in command:
             return (0 if self.vip_holder() and self.reachable(self.leader) else 7), ""
+        if "systemd-run" in command and "kill -CONT" in command:
+            return 0, ""
         if "systemd-run" in command:
             if "probe load" not in command or "--base-url" not in command:
                 return 1, "not a load command"
@@ -297,6 +303,71 @@ service = "twofa"
     print("ok: a KILLed service is killed (main process only) then stopped, so systemd does not restart it")
 
 
+def check_pauses(topology_path: str, work: Path) -> None:
+    """A pause stops the processes chosen by role at run time and leaves
+    their resumption to a timer in the VM; a scenario that fails while a
+    pause runs still resumes it at once."""
+    scenario = work / "pause.toml"
+    steps = """name = "pause"
+[profile.short]
+load_seconds = 1
+[[steps]]
+action = "pause"
+node = "@db-leader"
+service = "postgresql"
+seconds = 40
+[[steps]]
+action = "pause"
+node = "@etcd-leader"
+service = "etcd"
+seconds = 20
+[[steps]]
+action = "stop_service"
+node = "@proxy-master"
+service = "haproxy"
+signal = "KILL"
+[[steps]]
+action = "start_service"
+node = "@crashed"
+service = "haproxy"
+"""
+    scenario.write_text(steps)
+    with open(topology_path, "rb") as f:
+        world = World(tomllib.load(f), {})
+    world.leader = world.dbs[1]
+    vms = [FakeVM(n, world) for n in world.nodes]
+    sd.run_scenario(vms, subtest, topology_path, str(scenario), "short")
+    kills = [e for e in world.log if "kill -STOP" in e]
+    assert kills and all(e.startswith(f"{world.dbs[1]}: ") for e in kills[:2]), kills
+    assert "patroni.service" in kills[0] and '= postgres ]' in kills[0], kills[0]
+    assert all(e.startswith(f"{world.etcd_leader}: ") and "etcd.service" in e for e in kills[2:]), kills
+    timers = [e for e in world.log if "systemd-run" in e and "kill -CONT" in e]
+    assert len(timers) == 2 and "--on-active=40s" in timers[0] and "--on-active=20s" in timers[1], timers
+    haproxy = [e for e in world.log if "haproxy.service" in e and "is-active" not in e]
+    holder = world.vip_holder()
+    assert haproxy and all(e.startswith(f"{holder}: ") for e in haproxy), haproxy
+    resumed = [e for e in world.log if e.split(": ", 1)[1].startswith("systemctl stop twofa-resume-")]
+    assert len(resumed) == 2, resumed
+    print("ok: pauses hit the Patroni leader's PostgreSQL and the etcd leader, resume on a timer and at the end;")
+    print("    a KILL of @proxy-master hits the VIP holder and @crashed starts the same one again")
+
+    # A scenario that fails after a pause still resumes it.
+    scenario.write_text(steps.split("[[steps]]\naction = \"pause\"\nnode = \"@etcd-leader\"")[0]
+                        + '[[steps]]\naction = "run"\nnode = "client"\ncommand = "false {nothing}"\n')
+    with open(topology_path, "rb") as f:
+        world = World(tomllib.load(f), {})
+    vms = [FakeVM(n, world) for n in world.nodes]
+    try:
+        sd.run_scenario(vms, subtest, topology_path, str(scenario), "short")
+    except sd.ScenarioError:
+        pass
+    else:
+        raise AssertionError("a failing run step passed")
+    resumed = [e for e in world.log if "systemctl stop twofa-resume-" in e]
+    assert len(resumed) == 1 and resumed[0].startswith(f"{world.leader}: "), world.log[-5:]
+    print("ok: a scenario that fails while a pause runs resumes it at once")
+
+
 def main(argv: list[str]) -> int:
     clock = FakeClock()
     time.monotonic = clock.monotonic  # type: ignore[assignment]
@@ -306,6 +377,7 @@ def main(argv: list[str]) -> int:
         fixed_cases(topology_path, Path(tmp))
         check_leader_is_crashed(topology_path, Path(tmp))
         check_service_faults(topology_path, Path(tmp))
+        check_pauses(topology_path, Path(tmp))
     for path in scenario_paths:
         with open(path, "rb") as f:
             scenario = tomllib.load(f)

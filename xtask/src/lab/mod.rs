@@ -10,6 +10,7 @@
 mod cluster;
 pub mod config;
 mod net;
+mod pause;
 mod procs;
 mod scenario;
 mod topology;

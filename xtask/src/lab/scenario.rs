@@ -4,6 +4,7 @@
 //! (and the lab-only `[lab.expect]`), and `target/lab/results/<name>.json`.
 
 use super::cluster::{Lab, Service};
+use super::pause::{self, Pauses};
 use super::topology::Role;
 use super::{interrupted, net, procs};
 use crate::util;
@@ -25,6 +26,11 @@ pub const ALL: &[&str] = &[
     "app-rolling-restart",
     "db-primary-crash",
     "db-primary-partition",
+    "db-primary-hang",
+    "patroni-hang",
+    "haproxy-hang",
+    "app-hang",
+    "etcd-leader-hang",
     "etcd-member-loss",
     "cross-replica-replay",
     "distributed-brute-force",
@@ -178,6 +184,9 @@ struct Run<'a> {
     last_taken_down: Vec<String>,
     seed: Option<u64>,
     loads: u32,
+    pauses: Pauses,
+    /// Every fault step's target as resolved at run time.
+    targets: Vec<Value>,
 }
 
 fn sleep_checked(d: Duration) -> Result<()> {
@@ -208,9 +217,11 @@ impl<'a> Run<'a> {
                 .db_leader()
                 .context("no Patroni leader answers /primary")?],
             "@proxy-master" => vec![self.lab.proxy_master().context("no proxy holds the VIP")?],
+            "@etcd-leader" => vec![pause::etcd_leader(self.lab)
+                .context("no etcd member says it leads (etcd_server_is_leader)")?],
             "@crashed" => {
                 if self.last_taken_down.is_empty() {
-                    bail!("@crashed before any crash or block step");
+                    bail!("@crashed before any crash, block or stop_service step");
                 }
                 self.last_taken_down.clone()
             }
@@ -357,6 +368,19 @@ impl<'a> Run<'a> {
             Some(n) => self.resolve(n)?,
             None => vec![],
         };
+        if matches!(
+            step.action.as_str(),
+            "crash" | "block" | "stop_service" | "restart_service" | "pause"
+        ) {
+            let t = json!({
+                "action": step.action,
+                "node": step.node,
+                "resolved": names,
+                "service": step.service,
+            });
+            eprintln!("    target: {t}");
+            self.targets.push(t);
+        }
         let timeout = Duration::from_secs(step.timeout_s.unwrap_or(120));
         let service = || -> Result<Service> {
             Service::parse(step.service.as_deref().context("step needs service")?)
@@ -401,6 +425,7 @@ impl<'a> Run<'a> {
                 for n in &names {
                     lab.stop_service(n, svc, sig)?;
                 }
+                self.last_taken_down = names;
             }
             "start_service" => {
                 let svc = service()?;
@@ -460,6 +485,16 @@ impl<'a> Run<'a> {
                     }
                 }
             }
+            "pause" => {
+                let what = step.service.as_deref().context("pause needs service")?;
+                let seconds = step.seconds.context("pause needs seconds")?;
+                if names.is_empty() {
+                    bail!("pause needs node");
+                }
+                for n in &names {
+                    self.pauses.pause(n, what, seconds)?;
+                }
+            }
             "chaos" => self.chaos(step)?,
             a => bail!("unknown action {a:?}"),
         }
@@ -475,8 +510,10 @@ impl<'a> Run<'a> {
     }
 
     /// Seeded random single faults, each undone and healed before the next.
+    /// The seed is `--seed`, else the step's `seed` when the file pins one,
+    /// else taken from the clock; it is printed and kept in the result.
     fn chaos(&mut self, step: &Step) -> Result<()> {
-        let seed = self.seed.or(step.seed).unwrap_or(1);
+        let seed = self.seed.or(step.seed).unwrap_or_else(time_seed);
         let seconds = self
             .profile
             .chaos_seconds
@@ -496,26 +533,27 @@ impl<'a> Run<'a> {
             }
             let mut f = faults[rng.below(faults.len())].clone();
             if f.node.is_none() {
-                let candidates: Vec<String> = match f.service.as_deref() {
-                    Some(s) => {
+                let role = match (f.action.as_str(), f.service.as_deref()) {
+                    ("pause", Some(s)) => Some(pause::target(s)?.1),
+                    (_, Some(s)) => {
                         let svc = Service::parse(s)?;
-                        self.lab
-                            .topo
-                            .nodes
-                            .iter()
-                            .filter(|n| Service::for_role(&n.role).contains(&svc))
-                            .map(|n| n.name.clone())
-                            .collect()
+                        [Role::Proxy, Role::App, Role::Db]
+                            .into_iter()
+                            .find(|r| Service::for_role(r).contains(&svc))
                     }
-                    None => self
-                        .lab
-                        .topo
-                        .nodes
-                        .iter()
-                        .filter(|n| n.role != Role::Client)
-                        .map(|n| n.name.clone())
-                        .collect(),
+                    (_, None) => None,
                 };
+                let candidates: Vec<String> = self
+                    .lab
+                    .topo
+                    .nodes
+                    .iter()
+                    .filter(|n| match &role {
+                        Some(r) => &n.role == r,
+                        None => n.role != Role::Client,
+                    })
+                    .map(|n| n.name.clone())
+                    .collect();
                 f.node = Some(candidates[rng.below(candidates.len())].clone());
             }
             let node = self.resolve(f.node.as_deref().unwrap())?[0].clone();
@@ -527,20 +565,31 @@ impl<'a> Run<'a> {
                 let svcs = Service::for_role(&role);
                 f.service = Some(svcs[rng.below(svcs.len())].name().to_string());
             }
+            // How long the fault lasts before it is undone; a pause without
+            // its own seconds lasts as long.
+            let hold = 2.0 + 6.0 * rng.unit();
+            if f.action == "pause" && f.seconds.is_none() {
+                f.seconds = Some((hold * 10.0).round() / 10.0);
+            }
             count += 1;
             let what = format!(
-                "{} {}{}",
+                "{} {}{}{}",
                 f.action,
                 node,
                 f.service
                     .as_deref()
                     .map(|s| format!(" {s}"))
-                    .unwrap_or_default()
+                    .unwrap_or_default(),
+                if f.action == "pause" {
+                    format!(" {} s", f.seconds.unwrap_or_default())
+                } else {
+                    String::new()
+                }
             );
             eprintln!("    chaos fault {count}: {what}");
             log.push(what);
             self.step(&f)?;
-            sleep_checked(Duration::from_secs_f64(2.0 + 6.0 * rng.unit()))?;
+            sleep_checked(Duration::from_secs_f64(hold))?;
             let recovery = match f.action.as_str() {
                 "crash" => Some("start"),
                 "block" => Some("unblock"),
@@ -552,12 +601,24 @@ impl<'a> Run<'a> {
                 undo.action = r.to_string();
                 self.step(&undo)?;
             }
+            if f.action == "pause" {
+                // A pause longer than the hold is waited out, never cut short.
+                self.pauses.wait_all();
+            }
             self.lab.wait_healthy(Duration::from_secs(120))?;
         }
         self.figures.insert("chaos_faults".into(), json!(count));
         self.figures.insert("chaos_log".into(), json!(log));
         Ok(())
     }
+}
+
+/// A chaos seed from the clock, when neither `--seed` nor the file gives one.
+fn time_seed() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() ^ (d.subsec_nanos() as u64) << 20)
+        .unwrap_or(1)
 }
 
 /// SplitMix64: a small, seedable generator (the VM driver uses Python's
@@ -637,6 +698,8 @@ pub fn run_one(lab: &Lab, name: &str, full: bool, seed: Option<u64>) -> Result<b
         last_taken_down: vec![],
         seed,
         loads: 0,
+        pauses: Pauses::default(),
+        targets: Vec::new(),
     };
     let mut failures = Vec::new();
     for (i, step) in scenario.steps.iter().enumerate() {
@@ -655,6 +718,8 @@ pub fn run_one(lab: &Lab, name: &str, full: bool, seed: Option<u64>) -> Result<b
             break;
         }
     }
+    // Nothing stays stopped past its scenario, passed or failed.
+    run.pauses.resume_all();
     if let Some((mut child, _)) = run.load.take() {
         procs::signal(child.id(), procs::SIGKILL);
         let _ = child.wait();
@@ -678,6 +743,12 @@ pub fn run_one(lab: &Lab, name: &str, full: bool, seed: Option<u64>) -> Result<b
         }
     }
     figures.extend(run.figures.clone());
+    if !run.targets.is_empty() {
+        figures.insert("targets".into(), json!(run.targets));
+    }
+    if !run.pauses.is_empty() {
+        figures.insert("pauses".into(), run.pauses.record());
+    }
     figures.insert("max_primaries".into(), json!(max_primaries));
     if max_primaries > 1 {
         figures.insert("primaries_claimed".into(), json!(claimed));
