@@ -895,14 +895,18 @@ mod known_miss_tests {
 
     #[test]
     fn a_listed_miss_within_its_figure_is_known_and_anything_else_is_not() {
-        let within = json!({"failures": ["expect.max_longest_outage_ms = 1000, measured longest_outage_ms = 7104"]});
-        assert!(known_miss("proxy-crash", &within).unwrap().is_some());
-        let worse = json!({"failures": ["expect.max_longest_outage_ms = 1000, measured longest_outage_ms = 99999"]});
-        assert!(known_miss("proxy-crash", &worse).unwrap().is_none());
+        let within = json!({"failures": ["expect.max_write_outage_ms = 22000, measured write_outage_ms = 23100"]});
+        assert!(known_miss("db-primary-crash", &within).unwrap().is_some());
+        let worse = json!({"failures": ["expect.max_write_outage_ms = 22000, measured write_outage_ms = 99999"]});
+        assert!(known_miss("db-primary-crash", &worse).unwrap().is_none());
         let other_figure =
-            json!({"failures": ["expect.max_logins_failed = 4, measured logins_failed = 57"]});
-        assert!(known_miss("proxy-crash", &other_figure).unwrap().is_none());
+            json!({"failures": ["expect.max_logins_failed = 0, measured logins_failed = 57"]});
+        assert!(known_miss("db-primary-crash", &other_figure)
+            .unwrap()
+            .is_none());
         assert!(known_miss("smoke", &within).unwrap().is_none());
-        assert!(known_miss("proxy-crash", &json!({})).unwrap().is_none());
+        assert!(known_miss("db-primary-crash", &json!({}))
+            .unwrap()
+            .is_none());
     }
 }
