@@ -563,7 +563,9 @@ in builtins.listToAttrs (map (name: {{
                 String::from_utf8_lossy(&out.stderr)
             );
         }
-        let scripts = r["scripts"].as_object().context("no vrrp scripts rendered")?;
+        let scripts = r["scripts"]
+            .as_object()
+            .context("no vrrp scripts rendered")?;
         let scripts: String = scripts
             .iter()
             .map(|(script_name, v)| {
