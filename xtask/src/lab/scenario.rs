@@ -339,7 +339,11 @@ impl<'a> Run<'a> {
             }
             sleep_checked(Duration::from_millis(200))?;
         }
-        self.lab.wait_healthy(Duration::from_secs(180))?;
+        if let Err(e) = self.lab.wait_healthy(Duration::from_secs(180)) {
+            procs::signal(child.id(), procs::SIGKILL);
+            let _ = child.wait();
+            return Err(e.context("the cluster was not healthy after the load"));
+        }
         self.control_line("verify")?;
         self.control = None;
         loop {
