@@ -234,6 +234,51 @@ def fixed_cases(topology_path: str, work: Path) -> None:
         raise AssertionError("a missing figure passed")
 
 
+IN_FLIGHT = """
+name = "in-flight"
+[load]
+accounts = 20
+[profile.short]
+load_seconds = 20
+[[steps]]
+action = "start_load"
+[[steps]]
+action = "crash"
+node = "app2"
+[[steps]]
+action = "start"
+node = "@crashed"
+[[steps]]
+action = "wait_load"
+[expect]
+in_flight_window_ms = 1000
+max_logins_failed = 0
+accounts_lost = 0
+"""
+
+
+def check_in_flight(topology_path: str, work: Path) -> None:
+    """Only a failure that straddles the fault within the window is forgiven;
+    the load hears of the fault, the heal and the end through its control file."""
+    scenario = work / "in-flight.toml"
+    scenario.write_text(IN_FLIGHT)
+    base = {"accounts_lost": 0, "faults": [{"at_ms": 10_000}], "failures_listed_all": True}
+    flying = {**base, "logins_failed": 1, "failures": [{"start_ms": 9_900, "end_ms": 10_700}]}
+    world = play(topology_path, str(scenario), flying)
+    control = [e.split(": ", 1)[1] for e in world.log if "/control" in e and e.split(": ", 1)[1].startswith("echo")]
+    assert [c.split()[1] for c in control] == ["burst", "fault", "heal", "verify"], control
+    assert "app2 app" in control[1] and "$(date +%s%3N)" in control[1], control
+    print("ok: burst, fault, heal and verify reach the load's control file, in that order")
+    for late in ({"start_ms": 9_900, "end_ms": 11_500}, {"start_ms": 10_100, "end_ms": 10_200}):
+        try:
+            play(topology_path, str(scenario), {**base, "logins_failed": 1, "failures": [late]})
+        except sd.ScenarioError as e:
+            assert "max_logins_failed" in str(e), e
+        else:
+            raise AssertionError(f"a failure outside the in-flight window passed: {late}")
+    print("ok: a failure in flight is forgiven, one after the window or started after the fault is not")
+
+
 def check_leader_is_crashed(topology_path: str, work: Path) -> None:
     """The crash step must hit the Patroni leader, the start step the same VM."""
     example = work / "db-primary-crash.toml"
@@ -375,6 +420,7 @@ def main(argv: list[str]) -> int:
     topology_path, scenario_paths = argv[0], argv[1:]
     with tempfile.TemporaryDirectory(prefix="twofa-driver-selftest-") as tmp:
         fixed_cases(topology_path, Path(tmp))
+        check_in_flight(topology_path, Path(tmp))
         check_leader_is_crashed(topology_path, Path(tmp))
         check_service_faults(topology_path, Path(tmp))
         check_pauses(topology_path, Path(tmp))

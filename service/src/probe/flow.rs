@@ -42,6 +42,27 @@ impl Failure {
 /// Every request attempt, as (completion time, ok), for outage windows.
 pub type Events = std::sync::Arc<std::sync::Mutex<Vec<(Instant, bool)>>>;
 
+/// One request as the load saw it: wall-clock times in unix milliseconds,
+/// so a driver can set them beside its own fault times.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Attempt {
+    pub start_ms: u64,
+    pub end_ms: u64,
+    /// The request, e.g. `GET /login/totp`.
+    pub step: String,
+    /// None for an answer a browser shows as a page (status below 500).
+    pub cause: Option<String>,
+    /// The base URL the request went to.
+    pub node: String,
+}
+
+pub fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis() as u64
+}
+
 pub fn client(connect_timeout: Duration, timeout: Duration) -> Result<reqwest::Client> {
     Ok(reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -59,8 +80,15 @@ pub struct Browser<'a> {
     pub base: String,
     cookies: BTreeMap<String, String>,
     events: Option<Events>,
-    /// Retry connect failures until this instant.
+    /// Retry connect failures until this instant (setup and checks only).
     pub deadline: Instant,
+    /// Retry requests that reached no one (connect failures) and GETs that
+    /// failed, until `deadline`. A browser does neither: the load turns it off
+    /// so every error a person would see is counted.
+    pub retry: bool,
+    /// Every attempt, when `trace` is on (the load's failure accounting).
+    pub trace: bool,
+    pub attempts: Vec<Attempt>,
     pub connect_retries: u64,
     /// Wait and retry on 429 (the proxy's per-IP rate limit answers before
     /// any app sees the request): for setup and final checks, not the load.
@@ -89,12 +117,40 @@ impl<'a> Browser<'a> {
             deadline: Instant::now() + patience,
             connect_retries: 0,
             retry_throttled: false,
+            retry: true,
+            trace: false,
+            attempts: Vec::new(),
         }
+    }
+
+    /// A browser as a person has one: no retries, every attempt traced.
+    pub fn strict(http: &'a reqwest::Client, base: &str, events: Option<Events>) -> Self {
+        let mut b = Browser::new(http, base, events, Duration::ZERO);
+        b.retry = false;
+        b.trace = true;
+        b
+    }
+
+    /// The last failed attempt, for the failure list.
+    pub fn last_failure(&self) -> Option<&Attempt> {
+        self.attempts.iter().rev().find(|a| a.cause.is_some())
     }
 
     fn record(&self, ok: bool) {
         if let Some(ev) = &self.events {
             ev.lock().unwrap().push((Instant::now(), ok));
+        }
+    }
+
+    fn traced(&mut self, start_ms: u64, step: &str, cause: Option<String>) {
+        if self.trace {
+            self.attempts.push(Attempt {
+                start_ms,
+                end_ms: unix_ms(),
+                step: step.to_string(),
+                cause,
+                node: self.base.clone(),
+            });
         }
     }
 
@@ -123,8 +179,9 @@ impl<'a> Browser<'a> {
         }
     }
 
-    /// One request. Connect failures are retried (the request reached no
-    /// one) until the deadline; GETs are also retried on any failure.
+    /// One request. Unless `retry` is off (the load), connect failures are
+    /// retried (the request reached no one) until the deadline, and GETs on
+    /// any failure.
     pub async fn send(
         &mut self,
         post: Option<&[(&str, &str)]>,
@@ -140,6 +197,8 @@ impl<'a> Browser<'a> {
             if !cookies.is_empty() {
                 req = req.header(reqwest::header::COOKIE, cookies);
             }
+            let start_ms = unix_ms();
+            let step = format!("{} {path}", if post.is_some() { "POST" } else { "GET" });
             let failure = match req.send().await {
                 Ok(resp) => {
                     let status = resp.status().as_u16();
@@ -167,6 +226,7 @@ impl<'a> Browser<'a> {
                     match resp.text().await {
                         Ok(body) if status < 500 => {
                             self.record(true);
+                            self.traced(start_ms, &step, None);
                             return Ok(Answer {
                                 status,
                                 location,
@@ -182,7 +242,8 @@ impl<'a> Browser<'a> {
                 Err(e) => Failure::Transport(e.to_string()),
             };
             self.record(false);
-            let retry = matches!(failure, Failure::Connect) || post.is_none();
+            self.traced(start_ms, &step, Some(failure.to_string()));
+            let retry = self.retry && (matches!(failure, Failure::Connect) || post.is_none());
             if !retry || Instant::now() >= self.deadline {
                 return Err(failure);
             }
@@ -324,6 +385,14 @@ pub fn random_password() -> String {
 /// Registers and enrols a new account; returns it once the server has
 /// acknowledged the enrolment (303 to the recovery codes).
 pub async fn register(b: &mut Browser<'_>, email: &str) -> Result<Account, Failure> {
+    let account = enrol(b, email).await?;
+    acknowledge_recovery_codes(b).await?;
+    Ok(account)
+}
+
+/// Registration up to the acknowledged enrolment: from here on the account
+/// exists and must survive any fault.
+pub async fn enrol(b: &mut Browser<'_>, email: &str) -> Result<Account, Failure> {
     let password = random_password();
     let (csrf, _) = b.form("/register").await?;
     b.submit(
@@ -349,17 +418,20 @@ pub async fn register(b: &mut Browser<'_>, email: &str) -> Result<Account, Failu
         "/recovery-codes",
     )
     .await?;
-    let account = Account {
+    Ok(Account {
         email: email.to_string(),
         password,
         secret,
         last_step: step,
-    };
-    // Acknowledge the recovery codes, as a person would.
+    })
+}
+
+/// Acknowledge the recovery codes, as a person would.
+pub async fn acknowledge_recovery_codes(b: &mut Browser<'_>) -> Result<(), Failure> {
     let (csrf, _) = b.form("/recovery-codes").await?;
     b.submit("/recovery-codes", &[("csrf_token", &csrf)], "/welcome")
         .await?;
-    Ok(account)
+    Ok(())
 }
 
 /// The password half of a login: leaves the browser with a pending login.

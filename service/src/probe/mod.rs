@@ -3,6 +3,7 @@
 
 mod account;
 mod attack;
+mod figures;
 pub mod flow;
 mod load;
 mod proxy;

@@ -35,8 +35,14 @@ pub const ALL: &[&str] = &[
     "cross-replica-replay",
     "distributed-brute-force",
     "full-restart",
+    "double-fault",
+    "power-loss",
     "chaos",
 ];
+
+/// Expect keys that set how the verdict reads the figures rather than bound
+/// one: `in_flight_window_ms`, the detection window of the scenario's fault.
+const PARAMETERS: &[&str] = &["in_flight_window_ms"];
 
 #[derive(Debug, Deserialize)]
 pub struct Scenario {
@@ -179,6 +185,11 @@ struct Run<'a> {
     scenario: &'a Scenario,
     profile: &'a Profile,
     load: Option<(Child, std::path::PathBuf)>,
+    /// The running load's control file (see `twofa probe load --control-file`).
+    control: Option<std::path::PathBuf>,
+    /// When the last fault line was written, so faults meant to land in
+    /// the same second (double-fault) get one registration burst, not two.
+    last_fault: Option<Instant>,
     report: Option<Value>,
     figures: Map<String, Value>,
     last_taken_down: Vec<String>,
@@ -219,6 +230,15 @@ impl<'a> Run<'a> {
             "@proxy-master" => vec![self.lab.proxy_master().context("no proxy holds the VIP")?],
             "@etcd-leader" => vec![pause::etcd_leader(self.lab)
                 .context("no etcd member says it leads (etcd_server_is_leader)")?],
+            // Every node of the cluster, not the client (power-loss: the
+            // load keeps running as the people outside would).
+            "@servers" => {
+                let mut v = Vec::new();
+                for role in [Role::Db, Role::App, Role::Proxy] {
+                    v.extend(self.lab.topo.by_role(role).map(|n| n.name.clone()));
+                }
+                v
+            }
             "@crashed" => {
                 if self.last_taken_down.is_empty() {
                     bail!("@crashed before any crash, block or stop_service step");
@@ -240,6 +260,8 @@ impl<'a> Run<'a> {
         let out = res.join(format!("{name}.load{}.json", self.loads));
         let log = std::fs::File::create(res.join(format!("{name}.load{}.log", self.loads)))?;
         let _ = std::fs::remove_file(&out);
+        let control = res.join(format!("{name}.load{}.control", self.loads));
+        std::fs::write(&control, "")?;
         let l = &self.scenario.load;
         let mut cmd = Command::new("ip");
         cmd.args(["netns", "exec", &self.lab.client_ns()])
@@ -256,6 +278,8 @@ impl<'a> Run<'a> {
             .args(["--concurrency", &l.concurrency.unwrap_or(4).to_string()])
             .args(["--rate", &l.rate.unwrap_or(2.5).to_string()])
             .args(["--seconds", &self.profile.load_seconds.to_string()])
+            .arg("--control-file")
+            .arg(&control)
             .arg("--json-out")
             .arg(&out);
         if l.keep_accounts {
@@ -278,6 +302,7 @@ impl<'a> Run<'a> {
             t.vip_url()
         );
         self.load = Some((child, out));
+        self.control = Some(control);
         // Faults start once the accounts exist: wait for the probe's line.
         let log_path = res.join(format!("{name}.load{}.log", self.loads));
         let start = Instant::now();
@@ -309,7 +334,29 @@ impl<'a> Run<'a> {
         let Some((mut child, out)) = self.load.take() else {
             bail!("wait_load before start_load")
         };
-        let deadline = Instant::now() + Duration::from_secs(self.profile.load_seconds + 300);
+        let deadline = Instant::now() + Duration::from_secs(self.profile.load_seconds + 600);
+        // The final check of every acknowledged account starts once the
+        // load has ended and the cluster is healthy again, not before.
+        let log_path = out.with_extension("log");
+        loop {
+            let text = std::fs::read_to_string(&log_path).unwrap_or_default();
+            if text.contains("load finished") || child.try_wait()?.is_some() {
+                break;
+            }
+            if interrupted() || Instant::now() > deadline {
+                procs::signal(child.id(), procs::SIGKILL);
+                let _ = child.wait();
+                bail!("the load did not finish (interrupted or over its time)");
+            }
+            sleep_checked(Duration::from_millis(200))?;
+        }
+        if let Err(e) = self.lab.wait_healthy(Duration::from_secs(180)) {
+            procs::signal(child.id(), procs::SIGKILL);
+            let _ = child.wait();
+            return Err(e.context("the cluster was not healthy after the load"));
+        }
+        self.control_line("verify")?;
+        self.control = None;
         loop {
             if let Some(status) = child.try_wait()? {
                 let text = std::fs::read_to_string(&out).with_context(|| {
@@ -318,7 +365,8 @@ impl<'a> Run<'a> {
                         out.with_extension("log").display()
                     )
                 })?;
-                let report: Value = serde_json::from_str(&text)?;
+                let mut report: Value = serde_json::from_str(&text)?;
+                classify_report(&mut report, self.window_ms());
                 eprintln!(
                     "    load: {} ok, {} failed, longest outage {} ms, write outage {} ms, p50 {} ms, p99 {} ms, {} lost",
                     report["logins_ok"], report["logins_failed"], report["longest_outage_ms"],
@@ -330,7 +378,16 @@ impl<'a> Run<'a> {
                     None => report,
                     Some(prev) => {
                         let mut r = report;
-                        for k in ["logins_failed", "failed_logins", "accounts_lost"] {
+                        for k in [
+                            "logins_failed",
+                            "failed_logins",
+                            "accounts_lost",
+                            "probe_logins_failed",
+                            "failures_in_flight",
+                            "replays_accepted",
+                            "replays_refused",
+                            "replays_not_checkable",
+                        ] {
                             let sum =
                                 r[k].as_f64().unwrap_or(0.0) + prev[k].as_f64().unwrap_or(0.0);
                             r[k] = json!(sum);
@@ -368,10 +425,12 @@ impl<'a> Run<'a> {
             Some(n) => self.resolve(n)?,
             None => vec![],
         };
-        if matches!(
+        // A fault: its target is recorded, and the load marks its time.
+        let fault = matches!(
             step.action.as_str(),
             "crash" | "block" | "stop_service" | "restart_service" | "pause"
-        ) {
+        );
+        if fault {
             let t = json!({
                 "action": step.action,
                 "node": step.node,
@@ -385,6 +444,9 @@ impl<'a> Run<'a> {
         let service = || -> Result<Service> {
             Service::parse(step.service.as_deref().context("step needs service")?)
         };
+        if fault {
+            self.before_fault(&names)?;
+        }
         match step.action.as_str() {
             "wait_healthy" => lab.wait_healthy(timeout)?,
             "start_load" => self.start_load()?,
@@ -396,13 +458,13 @@ impl<'a> Run<'a> {
                 for n in &names {
                     lab.crash_node(n)?;
                 }
-                self.last_taken_down = names;
+                self.last_taken_down = names.clone();
             }
             "block" => {
                 for n in &names {
                     net::set_link(n, false)?;
                 }
-                self.last_taken_down = names;
+                self.last_taken_down = names.clone();
             }
             "unblock" => {
                 for n in &names {
@@ -425,7 +487,7 @@ impl<'a> Run<'a> {
                 for n in &names {
                     lab.stop_service(n, svc, sig)?;
                 }
-                self.last_taken_down = names;
+                self.last_taken_down = names.clone();
             }
             "start_service" => {
                 let svc = service()?;
@@ -498,6 +560,62 @@ impl<'a> Run<'a> {
             "chaos" => self.chaos(step)?,
             a => bail!("unknown action {a:?}"),
         }
+        if matches!(
+            step.action.as_str(),
+            "start" | "unblock" | "start_service" | "restart_service"
+        ) {
+            self.marks("heal", &names)?;
+        }
+        Ok(())
+    }
+
+    /// The scenario's detection window: a failure is in flight when its
+    /// request started before a fault and ended within this long after it.
+    fn window_ms(&self) -> u64 {
+        self.scenario
+            .expect
+            .get("in_flight_window_ms")
+            .copied()
+            .unwrap_or(0.0) as u64
+    }
+
+    fn control_line(&self, line: &str) -> Result<()> {
+        use std::io::Write;
+        if let Some(path) = &self.control {
+            let mut f = std::fs::OpenOptions::new().append(true).open(path)?;
+            f.write_all(format!("{line}\n").as_bytes())?;
+        }
+        Ok(())
+    }
+
+    /// `fault|heal <unix ms> <node> <role>` for each node, for the load's
+    /// failure accounting and its replay checks.
+    fn marks(&self, what: &str, names: &[String]) -> Result<()> {
+        if self.control.is_none() {
+            return Ok(());
+        }
+        for n in names {
+            let role = role_name(&self.lab.topo.node(n)?.role);
+            self.control_line(&format!("{what} {} {n} {role}", util_unix_ms()))?;
+        }
+        Ok(())
+    }
+
+    /// Before a fault under load: a registration burst (so enrolments are
+    /// acknowledged in the second before it), then the fault's time.
+    fn before_fault(&mut self, names: &[String]) -> Result<()> {
+        if self.control.is_none() {
+            return Ok(());
+        }
+        let recent = self
+            .last_fault
+            .is_some_and(|t| t.elapsed() < Duration::from_secs(3));
+        if !recent {
+            self.control_line("burst")?;
+            sleep_checked(Duration::from_millis(1500))?;
+        }
+        self.marks("fault", names)?;
+        self.last_fault = Some(Instant::now());
         Ok(())
     }
 
@@ -648,6 +766,9 @@ fn verdict(
     failures: &mut Vec<String>,
 ) {
     for (key, bound) in expect {
+        if PARAMETERS.contains(&key.as_str()) {
+            continue;
+        }
         let field = key
             .strip_prefix("max_")
             .or_else(|| key.strip_prefix("min_"))
@@ -672,6 +793,70 @@ fn verdict(
     }
 }
 
+fn role_name(r: &Role) -> &'static str {
+    match r {
+        Role::Proxy => "proxy",
+        Role::App => "app",
+        Role::Db => "db",
+        Role::Client => "client",
+    }
+}
+
+fn util_unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis() as u64
+}
+
+/// Whether a failure was in flight: its request started before a fault's
+/// injection and ended at it or within `window_ms` after it (a failure that
+/// ended before the fault was not caused by it).
+pub fn in_flight(start_ms: u64, end_ms: u64, faults_ms: &[u64], window_ms: u64) -> bool {
+    faults_ms
+        .iter()
+        .any(|&f| start_ms < f && end_ms >= f && end_ms <= f + window_ms)
+}
+
+/// Splits the load's failures (logins, reloads and registrations a person
+/// saw) into those in flight at a fault and the rest, which count against
+/// `max_logins_failed`: the report's `logins_failed` becomes that count, the
+/// probe's own count of failed logins stays as `probe_logins_failed`.
+pub fn classify_report(report: &mut Value, window_ms: u64) {
+    let faults: Vec<u64> = report["faults"]
+        .as_array()
+        .map(|f| f.iter().filter_map(|f| f["at_ms"].as_u64()).collect())
+        .unwrap_or_default();
+    let failures = report["failures"].as_array().cloned().unwrap_or_default();
+    let in_flight_count = failures
+        .iter()
+        .filter(|f| {
+            in_flight(
+                f["start_ms"].as_u64().unwrap_or(0),
+                f["end_ms"].as_u64().unwrap_or(u64::MAX),
+                &faults,
+                window_ms,
+            )
+        })
+        .count();
+    // A report that could not list every failure counts them all.
+    let listed_all = report["failures_listed_all"].as_bool().unwrap_or(false);
+    let total = if listed_all {
+        failures.len() as u64
+    } else {
+        report["errors_seen"]
+            .as_u64()
+            .unwrap_or(0)
+            .max(failures.len() as u64)
+    };
+    let counted = total - in_flight_count as u64;
+    report["probe_logins_failed"] = report["logins_failed"].clone();
+    report["failures_in_flight"] = json!(in_flight_count);
+    report["in_flight_window_ms"] = json!(window_ms);
+    report["logins_failed"] = json!(counted);
+    report["failed_logins"] = json!(counted);
+}
+
 /// Runs one scenario; writes its result file; Ok(passed).
 pub fn run_one(lab: &Lab, name: &str, full: bool, seed: Option<u64>) -> Result<bool> {
     let scenario = load(name)?;
@@ -693,6 +878,8 @@ pub fn run_one(lab: &Lab, name: &str, full: bool, seed: Option<u64>) -> Result<b
         scenario: &scenario,
         profile,
         load: None,
+        control: None,
+        last_fault: None,
         report: None,
         figures: Map::new(),
         last_taken_down: vec![],
@@ -728,7 +915,12 @@ pub fn run_one(lab: &Lab, name: &str, full: bool, seed: Option<u64>) -> Result<b
     let mut figures = Map::new();
     figures.insert("scenario".into(), json!(name));
     figures.insert("profile".into(), json!(profile_name));
-    if let Some(Value::Object(r)) = run.report.clone() {
+    if let Some(Value::Object(mut r)) = run.report.clone() {
+        // The result's own `failures` are the verdict's; the load's list of
+        // failed requests keeps its place under another name.
+        if let Some(list) = r.remove("failures") {
+            r.insert("load_failures".into(), list);
+        }
         figures.extend(r);
     } else {
         for k in [
@@ -908,5 +1100,110 @@ mod known_miss_tests {
         assert!(known_miss("db-primary-crash", &json!({}))
             .unwrap()
             .is_none());
+    }
+}
+
+#[cfg(test)]
+mod verdict_tests {
+    use super::*;
+
+    fn expect(pairs: &[(&str, f64)]) -> BTreeMap<String, f64> {
+        pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect()
+    }
+
+    fn figures(v: Value) -> Map<String, Value> {
+        v.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn a_failure_is_in_flight_only_when_it_straddles_the_fault_within_the_window() {
+        let faults = [10_000];
+        // Started before the fault, failed 800 ms after it: in flight.
+        assert!(in_flight(9_900, 10_800, &faults, 1_000));
+        // Failed after the detection window: counts.
+        assert!(!in_flight(9_900, 11_200, &faults, 1_000));
+        // Started after the fault (a new request sent to a dead node): counts.
+        assert!(!in_flight(10_100, 10_300, &faults, 1_000));
+        // Before any fault: counts.
+        assert!(!in_flight(5_000, 5_100, &faults, 1_000));
+        // A window of 0 forgives nothing that ended after the fault.
+        assert!(!in_flight(9_900, 10_001, &faults, 0));
+        // Any of several faults.
+        assert!(in_flight(19_990, 20_500, &[10_000, 20_000], 1_000));
+    }
+
+    #[test]
+    fn only_failures_outside_the_window_count_against_logins_failed() {
+        let mut report = json!({
+            "logins_failed": 3,
+            "errors_seen": 3,
+            "failures_listed_all": true,
+            "faults": [{"at_ms": 10_000}],
+            "failures": [
+                {"start_ms": 9_950, "end_ms": 10_400},
+                {"start_ms": 10_200, "end_ms": 10_300},
+                {"start_ms": 9_000, "end_ms": 12_000},
+            ],
+        });
+        classify_report(&mut report, 1_000);
+        assert_eq!(report["failures_in_flight"], 1);
+        assert_eq!(report["logins_failed"], 2);
+        assert_eq!(report["probe_logins_failed"], 3);
+        let mut failures = Vec::new();
+        verdict(
+            &expect(&[("max_logins_failed", 0.0), ("in_flight_window_ms", 1000.0)]),
+            &figures(report),
+            &mut failures,
+        );
+        assert_eq!(
+            failures,
+            vec!["expect.max_logins_failed = 0, measured logins_failed = 2"]
+        );
+    }
+
+    #[test]
+    fn an_unlisted_remainder_of_failures_still_counts() {
+        let mut report = json!({
+            "logins_failed": 9000,
+            "errors_seen": 9000,
+            "failures_listed_all": false,
+            "faults": [{"at_ms": 10_000}],
+            "failures": [{"start_ms": 9_950, "end_ms": 10_400}],
+        });
+        classify_report(&mut report, 1_000);
+        assert_eq!(report["logins_failed"], 8999);
+    }
+
+    #[test]
+    fn the_verdict_fails_a_lost_account_a_missing_figure_and_a_bound_exceeded() {
+        let e = expect(&[
+            ("accounts_lost", 0.0),
+            ("max_write_outage_ms", 22_000.0),
+            ("min_replays_refused", 1.0),
+            ("max_p99_ms", 2500.0),
+        ]);
+        let mut failures = Vec::new();
+        verdict(
+            &e,
+            &figures(json!({"accounts_lost": 1, "write_outage_ms": 22_001, "replays_refused": 1})),
+            &mut failures,
+        );
+        assert_eq!(
+            failures,
+            vec![
+                "expect.accounts_lost = 0, measured accounts_lost = 1",
+                "no figure \"p99_ms\" (for expect.max_p99_ms)",
+                "expect.max_write_outage_ms = 22000, measured write_outage_ms = 22001",
+            ]
+        );
+        let mut ok = Vec::new();
+        verdict(
+            &e,
+            &figures(
+                json!({"accounts_lost": 0, "write_outage_ms": 22_000, "replays_refused": 2, "p99_ms": 300}),
+            ),
+            &mut ok,
+        );
+        assert!(ok.is_empty(), "{ok:?}");
     }
 }
