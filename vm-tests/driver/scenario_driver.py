@@ -208,6 +208,20 @@ def check_step(step: Any, nodes: set[str], in_chaos: bool) -> list[str]:
     return problems
 
 
+def settle(find: Callable[[], str], seconds: float = 10.0) -> str:
+    """A role's holder, asked again for up to `seconds`: one answer can be lost
+    to a slow request or fall in the instant the role changes hands. The load
+    keeps counting meanwhile, so the wait hides nothing a person would see."""
+    end = time.monotonic() + seconds
+    while True:
+        try:
+            return find()
+        except ScenarioError:
+            if time.monotonic() >= end:
+                raise
+        time.sleep(0.25)
+
+
 class Cluster:
     """The scenario's view of the test VMs, by topology name."""
 
@@ -291,11 +305,11 @@ class Cluster:
         if node == "all":
             return list(self.nodes)
         if node == "@etcd-leader":
-            return [self.etcd_leader()]
+            return [settle(self.etcd_leader)]
         if node == "@db-leader":
-            return [self.leader()]
+            return [settle(self.leader)]
         if node == "@proxy-master":
-            return [self.vip_holder()]
+            return [settle(self.vip_holder)]
         if node == "@servers":
             # Every node but the client, databases first (start order).
             return self.of_role("db") + self.of_role("app") + self.of_role("proxy")

@@ -689,6 +689,17 @@ impl Lab {
                 if m["state"] != "running" {
                     return Some(format!("leader {} is {}", m["name"], m["state"]));
                 }
+                // The member list comes from etcd and can name a leader that
+                // has not yet (or no longer) taken the role itself; a fault
+                // aimed at `@db-leader` needs the leader's own word.
+                let name = m["name"].as_str().unwrap_or_default();
+                let Some(node) = self.topo.by_role(Role::Db).find(|n| n.name == name) else {
+                    return Some(format!("leader {name} is not a lab node"));
+                };
+                match self.get(&node.address, self.topo.ports.patroni_api, "/primary") {
+                    Ok((200, _)) => {}
+                    other => return Some(format!("leader {name}: /primary: {}", show(&other))),
+                }
                 continue;
             }
             if m["state"] != "streaming" {

@@ -200,6 +200,23 @@ struct Run<'a> {
     targets: Vec<Value>,
 }
 
+/// A role's holder, asked again for up to 10 s: one answer can be lost to
+/// an 800 ms request timeout on a busy machine, or fall in the instant a
+/// role changes hands. The load keeps counting meanwhile, so waiting here
+/// hides nothing a person would see.
+fn settle(mut find: impl FnMut() -> Option<String>) -> Option<String> {
+    let end = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(n) = find() {
+            return Some(n);
+        }
+        if Instant::now() >= end || interrupted() {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
 fn sleep_checked(d: Duration) -> Result<()> {
     let end = Instant::now() + d;
     while Instant::now() < end {
@@ -223,13 +240,14 @@ impl<'a> Run<'a> {
                 }
                 v
             }
-            "@db-leader" => vec![self
-                .lab
-                .db_leader()
-                .context("no Patroni leader answers /primary")?],
-            "@proxy-master" => vec![self.lab.proxy_master().context("no proxy holds the VIP")?],
-            "@etcd-leader" => vec![pause::etcd_leader(self.lab)
-                .context("no etcd member says it leads (etcd_server_is_leader)")?],
+            "@db-leader" => vec![settle(|| self.lab.db_leader())
+                .context("no Patroni leader answered /primary within 10 s")?],
+            "@proxy-master" => {
+                vec![settle(|| self.lab.proxy_master())
+                    .context("no proxy held the VIP within 10 s")?]
+            }
+            "@etcd-leader" => vec![settle(|| pause::etcd_leader(self.lab))
+                .context("no etcd member said it leads (etcd_server_is_leader) within 10 s")?],
             // Every node of the cluster, not the client (power-loss: the
             // load keeps running as the people outside would).
             "@servers" => {
@@ -723,7 +741,12 @@ impl<'a> Run<'a> {
                 // A pause longer than the hold is waited out, never cut short.
                 self.pauses.wait_all();
             }
+            let healing = Instant::now();
             self.lab.wait_healthy(Duration::from_secs(120))?;
+            eprintln!(
+                "    chaos fault {count}: held {hold:.1} s, healthy {:.1} s after it was undone",
+                healing.elapsed().as_secs_f64()
+            );
         }
         self.figures.insert("chaos_faults".into(), json!(count));
         self.figures.insert("chaos_log".into(), json!(log));
