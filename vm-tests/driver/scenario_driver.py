@@ -460,17 +460,24 @@ class Load:
         return report
 
 
-def in_flight(start_ms: int, end_ms: int, faults_ms: list[int], window_ms: int) -> bool:
-    """A failure is in flight when its request started before a fault and
-    ended at it or within the detection window after it (as the lab's)."""
-    return any(start_ms < f <= end_ms <= f + window_ms for f in faults_ms)
+def in_flight(start_ms: int, end_ms: int, faults: list[tuple[int, int]], window_ms: int) -> bool:
+    """A failure is in flight when its request started before a fault's
+    injection ended and itself ended at or after the fault, within the
+    detection window of the injection's end (as the lab's). A fault is
+    (mark, end); here a VM's crash or cut is one QEMU command, so the
+    driver sends no `injected` line and the end is the mark."""
+    return any(start_ms < done and at <= end_ms <= done + window_ms for at, done in faults)
 
 
 def classify_report(report: dict[str, Any], window_ms: int) -> None:
     """Failures outside the in-flight window count against
     `max_logins_failed`: `logins_failed` becomes their number and the
     probe's own count stays as `probe_logins_failed` (as the lab's)."""
-    faults = [int(f["at_ms"]) for f in report.get("faults", []) if "at_ms" in f]
+    faults = [
+        (int(f["at_ms"]), max(int(f["at_ms"]), int(f.get("done_ms", f["at_ms"]))))
+        for f in report.get("faults", [])
+        if "at_ms" in f
+    ]
     failures = report.get("failures", [])
     flying = sum(
         1 for f in failures if in_flight(int(f.get("start_ms", 0)), int(f.get("end_ms", 2**63)), faults, window_ms)

@@ -277,6 +277,17 @@ def check_in_flight(topology_path: str, work: Path) -> None:
         else:
             raise AssertionError(f"a failure outside the in-flight window passed: {late}")
     print("ok: a failure in flight is forgiven, one after the window or started after the fault is not")
+    # A fault whose injection took 10 ms (the lab's `injected` line): a
+    # request sent 5 ms after the mark still reached the node.
+    cut = {**base, "faults": [{"at_ms": 10_000, "done_ms": 10_010}], "logins_failed": 1}
+    play(topology_path, str(scenario), {**cut, "failures": [{"start_ms": 10_005, "end_ms": 10_700}]})
+    try:
+        play(topology_path, str(scenario), {**cut, "failures": [{"start_ms": 10_011, "end_ms": 10_700}]})
+    except sd.ScenarioError as e:
+        assert "max_logins_failed" in str(e), e
+    else:
+        raise AssertionError("a failure sent after the injection ended passed")
+    print("ok: a request sent while the node was being cut off is in flight, one after the cut is not")
 
 
 def check_leader_is_crashed(topology_path: str, work: Path) -> None:

@@ -78,7 +78,8 @@ pub struct LoadArgs {
     #[arg(long)]
     pub json_out: Option<std::path::PathBuf>,
     /// A file the driver appends events to: `burst`, `fault <unix ms>
-    /// <node> <role>`, `heal <unix ms> <node> <role>`, `verify`. With it,
+    /// <node> <role>`, `injected <unix ms> <node> <role>` (the fault's
+    /// injection ended), `heal <unix ms> <node> <role>`, `verify`. With it,
     /// the final check waits for `verify` (sent once the cluster is healthy).
     #[arg(long)]
     pub control_file: Option<std::path::PathBuf>,
@@ -116,6 +117,9 @@ struct Mark {
     at_ms: u64,
     node: String,
     role: String,
+    /// A fault's `injected` line: when the driver's command that cut the
+    /// node off returned (a crash's or a cut cable's few milliseconds).
+    done_ms: Option<u64>,
 }
 
 /// A login made on purpose just before a fault: its code is submitted again
@@ -538,6 +542,7 @@ pub async fn run(args: LoadArgs) -> Result<i32> {
             };
             json!({
                 "at_ms": f.at_ms,
+                "done_ms": f.done_ms.unwrap_or(f.at_ms),
                 "node": f.node,
                 "role": f.role,
                 "first_success_after_ms": first(&s.successes_ms),
@@ -755,6 +760,7 @@ async fn read_control(ctx: Arc<Ctx>, path: std::path::PathBuf, stop: Arc<AtomicB
                     at_ms: words.get(1)?.parse().ok()?,
                     node: words.get(2).unwrap_or(&"").to_string(),
                     role: words.get(3).unwrap_or(&"").to_string(),
+                    done_ms: None,
                 })
             };
             match words.first().copied() {
@@ -782,6 +788,17 @@ async fn read_control(ctx: Arc<Ctx>, path: std::path::PathBuf, stop: Arc<AtomicB
                         if db {
                             let c = ctx.clone();
                             ctx.spawn(async move { replay(c, "heal", at).await });
+                        }
+                    }
+                    None => eprintln!("probe load: control line {line:?} not understood"),
+                },
+                // The end of the last fault's injection on that node.
+                Some("injected") => match mark() {
+                    Some(m) => {
+                        let mut c = ctx.control.lock().unwrap();
+                        match c.faults.iter_mut().rev().find(|f| f.node == m.node) {
+                            Some(f) => f.done_ms = Some(m.at_ms.max(f.at_ms)),
+                            None => eprintln!("probe load: {line:?} names no earlier fault"),
                         }
                     }
                     None => eprintln!("probe load: control line {line:?} not understood"),

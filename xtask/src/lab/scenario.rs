@@ -476,12 +476,14 @@ impl<'a> Run<'a> {
                 for n in &names {
                     lab.crash_node(n)?;
                 }
+                self.marks("injected", &names)?;
                 self.last_taken_down = names.clone();
             }
             "block" => {
                 for n in &names {
                     net::set_link(n, false)?;
                 }
+                self.marks("injected", &names)?;
                 self.last_taken_down = names.clone();
             }
             "unblock" => {
@@ -606,15 +608,21 @@ impl<'a> Run<'a> {
         Ok(())
     }
 
-    /// `fault|heal <unix ms> <node> <role>` for each node, for the load's
-    /// failure accounting and its replay checks.
+    /// `fault|injected|heal <unix ms> <node> <role>` for each node, for the
+    /// load's failure accounting and its replay checks. `injected` follows
+    /// a crash or a cut cable once its commands returned: `ip link set …
+    /// down` and the kills take milliseconds after the `fault` mark, and a
+    /// request sent in between still reached the node. Signals
+    /// (stop_service, pause) act when sent, so their injection ends at the
+    /// mark.
     fn marks(&self, what: &str, names: &[String]) -> Result<()> {
         if self.control.is_none() {
             return Ok(());
         }
+        let now = util_unix_ms();
         for n in names {
             let role = role_name(&self.lab.topo.node(n)?.role);
-            self.control_line(&format!("{what} {} {n} {role}", util_unix_ms()))?;
+            self.control_line(&format!("{what} {now} {n} {role}"))?;
         }
         Ok(())
     }
@@ -833,12 +841,14 @@ fn util_unix_ms() -> u64 {
 }
 
 /// Whether a failure was in flight: its request started before a fault's
-/// injection and ended at it or within `window_ms` after it (a failure that
-/// ended before the fault was not caused by it).
-pub fn in_flight(start_ms: u64, end_ms: u64, faults_ms: &[u64], window_ms: u64) -> bool {
-    faults_ms
+/// injection was complete and ended at or after its start, within
+/// `window_ms` of its end (a failure that ended before the fault was not
+/// caused by it). A fault is (start, end) in unix ms: the lab's mark and the
+/// moment its command returned, a few milliseconds for a crash or a cut.
+pub fn in_flight(start_ms: u64, end_ms: u64, faults: &[(u64, u64)], window_ms: u64) -> bool {
+    faults
         .iter()
-        .any(|&f| start_ms < f && end_ms >= f && end_ms <= f + window_ms)
+        .any(|&(at, done)| start_ms < done && end_ms >= at && end_ms <= done + window_ms)
 }
 
 /// Splits the load's failures (logins, reloads and registrations a person
@@ -846,10 +856,24 @@ pub fn in_flight(start_ms: u64, end_ms: u64, faults_ms: &[u64], window_ms: u64) 
 /// `max_logins_failed`: the report's `logins_failed` becomes that count, the
 /// probe's own count of failed logins stays as `probe_logins_failed`.
 pub fn classify_report(report: &mut Value, window_ms: u64) {
-    let faults: Vec<u64> = report["faults"]
+    // Each fault's mark and its injection's end (`done_ms`, the mark when
+    // no `injected` line came: a signal, or an older probe).
+    let faults: Vec<(u64, u64)> = report["faults"]
         .as_array()
-        .map(|f| f.iter().filter_map(|f| f["at_ms"].as_u64()).collect())
+        .map(|f| {
+            f.iter()
+                .filter_map(|f| {
+                    let at = f["at_ms"].as_u64()?;
+                    Some((at, f["done_ms"].as_u64().unwrap_or(at).max(at)))
+                })
+                .collect()
+        })
         .unwrap_or_default();
+    report["longest_injection_ms"] = json!(faults
+        .iter()
+        .map(|&(at, done)| done - at)
+        .max()
+        .unwrap_or(0));
     let failures = report["failures"].as_array().cloned().unwrap_or_default();
     let in_flight_count = failures
         .iter()
@@ -1152,7 +1176,7 @@ mod verdict_tests {
 
     #[test]
     fn a_failure_is_in_flight_only_when_it_straddles_the_fault_within_the_window() {
-        let faults = [10_000];
+        let faults = [(10_000, 10_000)];
         // Started before the fault, failed 800 ms after it: in flight.
         assert!(in_flight(9_900, 10_800, &faults, 1_000));
         // Failed after the detection window: counts.
@@ -1164,7 +1188,45 @@ mod verdict_tests {
         // A window of 0 forgives nothing that ended after the fault.
         assert!(!in_flight(9_900, 10_001, &faults, 0));
         // Any of several faults.
-        assert!(in_flight(19_990, 20_500, &[10_000, 20_000], 1_000));
+        assert!(in_flight(
+            19_990,
+            20_500,
+            &[(10_000, 10_000), (20_000, 20_000)],
+            1_000
+        ));
+    }
+
+    #[test]
+    fn a_request_sent_while_the_node_was_being_cut_off_is_in_flight_and_no_later_one() {
+        // The mark at 10 000, the link down and the kills done at 10 012.
+        let faults = [(10_000, 10_012)];
+        // Sent 5 ms after the mark, before the cut was complete: in flight.
+        assert!(in_flight(10_005, 10_800, &faults, 1_000));
+        // Sent after the injection ended: a person's error, counted.
+        assert!(!in_flight(10_013, 10_800, &faults, 1_000));
+        // The window runs from the injection's end, not beyond.
+        assert!(in_flight(9_990, 11_012, &faults, 1_000));
+        assert!(!in_flight(9_990, 11_013, &faults, 1_000));
+    }
+
+    #[test]
+    fn the_report_pairs_each_fault_mark_with_its_injection_end() {
+        let mut report = json!({
+            "logins_failed": 2,
+            "errors_seen": 2,
+            "failures_listed_all": true,
+            // A crash whose injection ended 10 ms after its mark, then a
+            // signal (no `injected` line: it acts at its mark).
+            "faults": [{"at_ms": 10_000, "done_ms": 10_010}, {"at_ms": 30_000}],
+            "failures": [
+                {"start_ms": 10_005, "end_ms": 10_600},
+                {"start_ms": 30_005, "end_ms": 30_600},
+            ],
+        });
+        classify_report(&mut report, 1_000);
+        assert_eq!(report["failures_in_flight"], 1);
+        assert_eq!(report["logins_failed"], 1);
+        assert_eq!(report["longest_injection_ms"], 10);
     }
 
     #[test]
