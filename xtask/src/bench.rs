@@ -142,7 +142,14 @@ fn service(args: Args) -> Result<()> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let bench = Bench::new(&base)?;
+    // The service limits failed password attempts per source address and
+    // counts each attempt while it is being checked; every client here
+    // stands for another person, so each browser takes the next of many
+    // loopback addresses (127.0.1.x) instead of all sharing 127.0.0.1.
+    let loopbacks: Vec<std::net::IpAddr> = (1..=250u8)
+        .map(|i| std::net::IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 1, i)))
+        .collect();
+    let bench = Bench::with_sources(&base, &loopbacks)?;
 
     {
         let _t = util::step(&format!(
@@ -1053,6 +1060,10 @@ struct Account {
 
 struct Bench {
     http: reqwest::Client,
+    /// When not empty, browsers take these in turn instead of `http` (each
+    /// bound to its own source address, for the lab's per-address limits).
+    pool: Vec<reqwest::Client>,
+    turn: AtomicU64,
     base: String,
     accounts: Mutex<Vec<Arc<Account>>>,
     /// Indices into `accounts`, least recently used first.
@@ -1105,16 +1116,37 @@ impl Bench {
             .build()?;
         Ok(Arc::new(Bench {
             http,
+            pool: Vec::new(),
+            turn: AtomicU64::new(0),
             base: base.to_string(),
             accounts: Mutex::new(Vec::new()),
             queue: Mutex::new(VecDeque::new()),
         }))
     }
 
+    /// Like [`Bench::new`], browsers taking the source addresses in turn.
+    fn with_sources(base: &str, sources: &[std::net::IpAddr]) -> Result<Arc<Bench>> {
+        let mut pool = Vec::new();
+        for &a in sources {
+            pool.push(
+                reqwest::Client::builder()
+                    .redirect(reqwest::redirect::Policy::none())
+                    .local_address(a)
+                    .timeout(Duration::from_secs(60))
+                    .build()?,
+            );
+        }
+        let mut bench = Bench::new(base)?;
+        Arc::get_mut(&mut bench).expect("not shared yet").pool = pool;
+        Ok(bench)
+    }
+
     /// The same accounts (and their used steps), against another service.
     fn with_base(&self, base: &str) -> Arc<Bench> {
         Arc::new(Bench {
             http: self.http.clone(),
+            pool: self.pool.clone(),
+            turn: AtomicU64::new(0),
             base: base.to_string(),
             accounts: Mutex::new(self.accounts.lock().expect("not poisoned").clone()),
             queue: Mutex::new(self.queue.lock().expect("not poisoned").clone()),
@@ -1302,8 +1334,14 @@ impl Bench {
     }
 
     fn browser(&self) -> Browser {
+        let http = if self.pool.is_empty() {
+            self.http.clone()
+        } else {
+            let i = self.turn.fetch_add(1, Ordering::Relaxed) as usize;
+            self.pool[i % self.pool.len()].clone()
+        };
         Browser {
-            http: self.http.clone(),
+            http,
             base: self.base.clone(),
             cookies: BTreeMap::new(),
             csrf: String::new(),
@@ -1357,17 +1395,31 @@ impl Bench {
     /// register → enrol with a first code → recovery codes acknowledged.
     async fn register(&self, email: &str) -> Result<Account> {
         let mut b = self.browser();
-        b.get_form("/register").await?;
-        b.post_expect(
-            "/register",
-            &[
-                ("email", email),
-                ("password", PASSWORD),
-                ("password_confirm", PASSWORD),
-            ],
-            "/enroll",
-        )
-        .await?;
+        // Registration hashes the password too: a post shed with 503 is
+        // sent again after its Retry-After, as in `password_step`.
+        let started = Instant::now();
+        loop {
+            b.get_form("/register").await?;
+            let (status, location, retry) = b
+                .post_status(
+                    "/register",
+                    &[
+                        ("email", email),
+                        ("password", PASSWORD),
+                        ("password_confirm", PASSWORD),
+                    ],
+                )
+                .await?;
+            if status == 503 && started.elapsed() < PHASE_CAP && !util::interrupted() {
+                SHED.fetch_add(1, Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_secs(retry.unwrap_or(1).max(1))).await;
+                continue;
+            }
+            if status != 303 || location != "/enroll" {
+                bail!("POST /register answered {status} → {location:?}, expected 303 → /enroll");
+            }
+            break;
+        }
         let page = b.get_form("/enroll").await?;
         let secret = enrolment_secret(&page)?;
         let step = current_step();
@@ -1993,6 +2045,209 @@ fn check_totp_against_vectors() -> Result<()> {
         bail!("no SHA1 vectors in {}", path.display());
     }
     Ok(())
+}
+
+// ------------------------------------------------------------ through the lab's VIP
+
+/// One overload run through the lab's VIP (`cargo xtask lab overload`).
+pub(crate) struct VipRun {
+    pub apps: usize,
+    clients: usize,
+    seconds: u64,
+    /// Every password post: latency and status (0 = no answer).
+    posts: Vec<(Duration, u16)>,
+    healthz: Vec<Duration>,
+    healthz_errors: usize,
+    load: String,
+}
+
+impl VipRun {
+    fn count(&self, f: impl Fn(u16) -> bool) -> usize {
+        self.posts.iter().filter(|p| f(p.1)).count()
+    }
+
+    /// Shed posts (503) as a share of the posts answered.
+    pub fn shed_rate(&self) -> f64 {
+        let answered = self.count(|c| c != 0);
+        self.count(|c| c == 503) as f64 / answered.max(1) as f64
+    }
+
+    pub fn summary(&self) -> String {
+        let lat: Vec<Duration> = self.posts.iter().map(|p| p.0).collect();
+        format!(
+            "{} app(s): {} posts, {} signed in, {} shed ({:.1} %), {} other 5xx, {} refused 429; p50 {} p99 {} max {}; healthz p99 {} ({} failed)",
+            self.apps,
+            self.posts.len(),
+            self.count(|c| c == 303),
+            self.count(|c| c == 503),
+            self.shed_rate() * 100.0,
+            self.count(|c| c >= 500 && c != 503),
+            self.count(|c| c == 429),
+            ms(pct(&lat, 50.0)),
+            ms(pct(&lat, 99.0)),
+            ms(lat.iter().max().copied().unwrap_or_default()),
+            ms(pct(&self.healthz, 99.0)),
+            self.healthz_errors
+        )
+    }
+}
+
+/// Drives the lab's VIP over plain HTTP as `bench service` drives one
+/// service. Must be created and used on a thread inside the lab's client
+/// namespace: its runtime is single-threaded, so every socket it opens
+/// lives in that namespace. Each source address gets its own HTTP client
+/// bound to it, so HAProxy's per-address rate limit sees many clients, not
+/// one.
+pub(crate) struct VipDriver {
+    rt: tokio::runtime::Runtime,
+    bench: Arc<Bench>,
+}
+
+impl VipDriver {
+    pub fn new(base: &str, sources: &[std::net::IpAddr]) -> Result<VipDriver> {
+        check_totp_against_vectors()?;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let bench = Bench::with_sources(base, sources)?;
+        Ok(VipDriver { rt, bench })
+    }
+
+    /// Registers and enrols `n` accounts through the VIP.
+    pub fn register(&self, n: usize, concurrency: usize) -> Result<()> {
+        self.rt
+            .block_on(self.bench.register_accounts(n, concurrency))
+    }
+
+    /// `clients` clients (one source address each, in turn) post the right
+    /// password back to back for `seconds`, accounts in turn, while a
+    /// `GET /healthz` goes through the VIP every 20 ms, each from the next
+    /// source address.
+    pub fn overload(&self, apps: usize, clients: usize, seconds: u64) -> Result<VipRun> {
+        let bench = self.bench.clone();
+        self.rt.block_on(async move {
+            let load_start = Machine::loadavg();
+            let emails: Arc<Vec<String>> = Arc::new(
+                bench
+                    .accounts
+                    .lock()
+                    .expect("not poisoned")
+                    .iter()
+                    .map(|a| a.email.clone())
+                    .collect(),
+            );
+            if emails.is_empty() {
+                bail!("no accounts registered");
+            }
+            let end = Instant::now() + Duration::from_secs(seconds.min(PHASE_CAP.as_secs()));
+            let next = Arc::new(AtomicU64::new(0));
+            let mut posters = Vec::new();
+            for _ in 0..clients.max(1) {
+                let (emails, next) = (emails.clone(), next.clone());
+                let mut b = bench.browser();
+                posters.push(tokio::spawn(async move {
+                    let mut out: Vec<(Duration, u16)> = Vec::new();
+                    if b.get_form("/login").await.is_err() {
+                        return out;
+                    }
+                    while Instant::now() < end && !util::interrupted() {
+                        let i = next.fetch_add(1, Ordering::Relaxed) as usize % emails.len();
+                        let t = Instant::now();
+                        let status = b
+                            .post_status("/login", &[("email", &emails[i]), ("password", PASSWORD)])
+                            .await
+                            .map_or(0, |r| r.0);
+                        out.push((t.elapsed(), status));
+                    }
+                    out
+                }));
+            }
+            let health = {
+                let pool = bench.pool.clone();
+                let url = format!("{}/healthz", bench.base);
+                tokio::spawn(async move {
+                    let (mut lat, mut errors) = (Vec::new(), 0usize);
+                    let mut tick = tokio::time::interval(Duration::from_millis(20));
+                    let mut i = 0usize;
+                    while Instant::now() < end {
+                        tick.tick().await;
+                        i += 1;
+                        let t = Instant::now();
+                        match pool[i % pool.len()].get(&url).send().await {
+                            Ok(r) if r.status().is_success() => lat.push(t.elapsed()),
+                            _ => errors += 1,
+                        }
+                    }
+                    (lat, errors)
+                })
+            };
+            let mut run = VipRun {
+                apps,
+                clients,
+                seconds,
+                posts: Vec::new(),
+                healthz: Vec::new(),
+                healthz_errors: 0,
+                load: String::new(),
+            };
+            for p in posters {
+                run.posts.extend(p.await?);
+            }
+            (run.healthz, run.healthz_errors) = health.await?;
+            run.load = format!("{load_start}–{}", Machine::loadavg());
+            Ok(run)
+        })
+    }
+}
+
+/// The markdown of `cargo xtask lab overload`: the machine, then one row per
+/// app count.
+pub(crate) fn vip_markdown(runs: &[VipRun], sources: usize, accounts: usize) -> String {
+    let m = Machine::read();
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "`cargo xtask lab overload` at `{}`, {}, on {}; load average {} when the table was written. \
+         Each row: {} clients posting the right password back to back through the VIP for {} s \
+         ({} accounts in turn; {} source addresses on the client), a `GET /healthz` through the \
+         VIP every 20 ms.\n",
+        m.commit,
+        m.date,
+        m.describe(),
+        m.load_start,
+        runs.first().map_or(0, |r| r.clients),
+        runs.first().map_or(0, |r| r.seconds),
+        accounts,
+        sources
+    );
+    let _ = writeln!(
+        s,
+        "| apps in rotation | posts answered (/s) | signed in (303) | shed (503) | **shed rate** | other 5xx | refused 429 | no answer | post p50 / p99 / max | `/healthz` p99 (failed) | load average |\n|---|---|---|---|---|---|---|---|---|---|---|"
+    );
+    for r in runs {
+        let lat: Vec<Duration> = r.posts.iter().map(|p| p.0).collect();
+        let answered = r.count(|c| c != 0);
+        let _ = writeln!(
+            s,
+            "| {} | {} ({:.0}/s) | {} | {} | **{:.1} %** | {} | {} | {} | {} / {} / {} | {} ({}) | {} |",
+            r.apps,
+            thousands(answered as u64),
+            answered as f64 / r.seconds.max(1) as f64,
+            thousands(r.count(|c| c == 303) as u64),
+            thousands(r.count(|c| c == 503) as u64),
+            r.shed_rate() * 100.0,
+            r.count(|c| c >= 500 && c != 503),
+            r.count(|c| c == 429),
+            r.count(|c| c == 0),
+            ms(pct(&lat, 50.0)),
+            ms(pct(&lat, 99.0)),
+            ms(lat.iter().max().copied().unwrap_or_default()),
+            ms(pct(&r.healthz, 99.0)),
+            r.healthz_errors,
+            r.load
+        );
+    }
+    s
 }
 
 // ------------------------------------------------------------ numbers and docs

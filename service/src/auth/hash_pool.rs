@@ -217,6 +217,25 @@ impl HashPool {
         Duration::from_micros(self.shared.cost_micros.load(Ordering::Relaxed))
     }
 
+    /// The admission decision of [`HashPool::run`] taken ahead of time,
+    /// without queueing anything: `Some(retry_after_s)` when a job handed
+    /// in now would be shed. Lets a handler refuse before it does any other
+    /// work (database round trips) for a post that cannot be hashed; the
+    /// answer can change before `run`, which still decides.
+    pub fn would_shed(&self) -> Option<u64> {
+        let sh = &self.shared;
+        let s = sh.state.lock().ok()?;
+        let ahead = s.queue.len();
+        if s.busy + ahead < sh.workers {
+            return None;
+        }
+        let cost = sh.cost_micros.load(Ordering::Relaxed) as f64 / 1e6;
+        let rounds = (ahead / sh.workers) as f64 + 1.0;
+        let expected = Duration::from_secs_f64(cost * rounds);
+        (expected > sh.max_wait || ahead >= sh.max_queue)
+            .then(|| expected.as_secs_f64().ceil().max(1.0) as u64)
+    }
+
     /// Runs `f` on a worker, or refuses at once with [`HashError::Busy`]
     /// when it could not start within the maximum wait.
     pub async fn run<T: Send + 'static>(

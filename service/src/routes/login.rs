@@ -119,6 +119,17 @@ async fn password_submit(app: &App, req: &Req, body: RawBody) -> Outcome {
     let old_session = req.cookie(&app.cookies.session).map(tokens::hash_token);
     let device_cookie = req.cookie(&app.cookies.device);
 
+    // A post that the hashing pool would shed now is refused before any
+    // database round trip: under overload the cheap refusal must stay
+    // cheap, and nothing is claimed or counted for it. (`verify` below
+    // still sheds one that the pool refuses after all.)
+    if email.is_some() {
+        if let Some(retry_after_s) = app.hashing.pool().would_shed() {
+            METRICS.hash_shed.inc();
+            return Err(super::AppError::Busy { retry_after_s });
+        }
+    }
+
     // Each attempt takes its slots before the password is hashed: one of
     // this source's failed logins per minute, and one attempt under the
     // account's delay (this browser's own, if it signed in to the account

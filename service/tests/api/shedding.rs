@@ -146,3 +146,120 @@ async fn a_shed_password_post_gets_503_and_counts_for_nothing() {
     assert!(counted("twofa_hash_queue_wait_seconds_count") >= f64::from(wrong));
     assert!(metrics.contains("twofa_hash_queue_length "));
 }
+
+/// With the only worker held, a password post is refused before the
+/// database: no throttle row at all for its account name or its address
+/// (not even a claimed and refunded one), and the same post once the worker
+/// is free is judged and counted, so the rows are there to be found.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_shed_password_post_touches_no_throttle_row() {
+    let app = narrow_app().await;
+    let pool = app.app().hashing.pool().clone();
+    // A real hash first, so the pool's cost estimate is a real one (far
+    // above the 1 ms maximum wait).
+    let mut first = app.browser();
+    assert_eq!(first.get("/login").await.status, 200);
+    let warm = first
+        .post(
+            "/login",
+            &[
+                ("email", "warm@example.com"),
+                ("password", "whatever it is"),
+            ],
+        )
+        .await;
+    assert_eq!(warm.status, 401, "{}", warm.body);
+
+    // Hold the only worker until told to go.
+    wait_idle(&pool).await;
+    let (go, wait) = std::sync::mpsc::channel::<()>();
+    let (started, running) = tokio::sync::oneshot::channel::<()>();
+    let held = tokio::spawn({
+        let pool = pool.clone();
+        async move {
+            pool.run(move |_scratch| {
+                let _ = started.send(());
+                let _ = wait.recv();
+            })
+            .await
+        }
+    });
+    running.await.expect("the held job started");
+    assert_eq!(pool.busy(), 1);
+    assert!(pool.would_shed().is_some(), "a busy worker, 1 ms to wait");
+
+    let db = app.db().await;
+    let email = "nobody-shed@example.com";
+    let key = format!("pw:{}", hex::encode(Sha256::digest(email.as_bytes())));
+    let rows = |k: String| {
+        let db = &db;
+        async move {
+            db.query("SELECT failures FROM throttle WHERE key = $1", &[&k])
+                .await
+                .unwrap()
+                .iter()
+                .map(|r| r.get::<_, i32>(0))
+                .collect::<Vec<i32>>()
+        }
+    };
+    let ip_rows_before: i64 = db
+        .query_one("SELECT count(*) FROM throttle WHERE key LIKE 'ip:%'", &[])
+        .await
+        .unwrap()
+        .get(0);
+
+    let mut b = app.browser();
+    assert_eq!(b.get("/login").await.status, 200);
+    for _ in 0..3 {
+        let r = b
+            .post(
+                "/login",
+                &[("email", email), ("password", "wrong, and shed")],
+            )
+            .await;
+        assert_eq!(r.status, 503, "{}", r.body);
+        assert!(r.header("retry-after").parse::<u64>().unwrap() >= 1);
+        assert!(r.body.contains("Please try again in"), "{}", r.body);
+    }
+    assert_eq!(rows(key.clone()).await, Vec::<i32>::new(), "account row");
+    let ip_rows: i64 = db
+        .query_one("SELECT count(*) FROM throttle WHERE key LIKE 'ip:%'", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let ip_failures: i64 = db
+        .query_one(
+            "SELECT coalesce(sum(failures), 0)::bigint FROM throttle WHERE key LIKE 'ip:%'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(ip_rows, ip_rows_before, "no new address row");
+    assert_eq!(ip_failures, 1, "only the warm-up's wrong password counts");
+
+    // Free the worker: the same post is now checked and counted once.
+    go.send(()).unwrap();
+    held.await.unwrap().expect("the held job ran");
+    wait_idle(&pool).await;
+    let r = b
+        .post(
+            "/login",
+            &[("email", email), ("password", "wrong, and judged")],
+        )
+        .await;
+    assert_eq!(r.status, 401, "{} {}", r.status, r.body);
+    assert_eq!(rows(key).await, vec![1]);
+}
+
+/// The worker counts itself idle just after a job's answer is sent: wait
+/// (bounded) until it has, so the next job is not shed by that gap.
+async fn wait_idle(pool: &twofa::auth::hash_pool::HashPool) {
+    for _ in 0..500 {
+        if pool.busy() == 0 && pool.queued() == 0 {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("the hashing worker stayed busy for 5 s");
+}

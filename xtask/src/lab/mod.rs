@@ -10,6 +10,7 @@
 mod cluster;
 pub mod config;
 mod net;
+mod overload;
 mod pause;
 mod procs;
 mod scenario;
@@ -57,6 +58,26 @@ enum Cmd {
         #[arg(long)]
         seed: Option<u64>,
         /// Leave the lab up afterwards even if this run brought it up.
+        #[arg(long)]
+        keep: bool,
+        /// Use target/release/twofa as it is instead of building it.
+        #[arg(long)]
+        no_build: bool,
+    },
+    /// The password overload through the VIP with three, two and one apps
+    /// in rotation: the shed rate per app count (docs/benchmarks.md).
+    Overload {
+        /// Clients posting passwords back to back, each from its own
+        /// source address of the lab's subnet.
+        #[arg(long, default_value_t = 200)]
+        clients: usize,
+        /// Length of each of the three runs, seconds.
+        #[arg(long, default_value_t = 30)]
+        seconds: u64,
+        /// Accounts registered through the VIP and posted to in turn.
+        #[arg(long, default_value_t = 400)]
+        accounts: usize,
+        /// Leave the lab up afterwards even if this command brought it up.
         #[arg(long)]
         keep: bool,
         /// Use target/release/twofa as it is instead of building it.
@@ -124,7 +145,47 @@ pub fn run(args: Args) -> Result<()> {
             };
             run_scenarios(&lab, &names, full, seed, keep, !no_build)
         }
+        Cmd::Overload {
+            clients,
+            seconds,
+            accounts,
+            keep,
+            no_build,
+        } => {
+            let o = overload::Options {
+                clients,
+                seconds,
+                accounts,
+            };
+            run_overload(&lab, &o, keep, !no_build)
+        }
     }
+}
+
+fn run_overload(lab: &Lab, o: &overload::Options, keep: bool, build: bool) -> Result<()> {
+    let mut brought_up = false;
+    if net::existing()?.is_empty() || lab.wait_healthy(Duration::from_secs(60)).is_err() {
+        lab.install(build)?;
+        up(lab)?;
+        brought_up = true;
+    }
+    let result = overload::run(lab, o).and_then(|runs| {
+        let sources = o
+            .clients
+            .min(overload::source_addresses(lab, o.clients)?.len());
+        let md = crate::bench::vip_markdown(&runs, sources, o.accounts);
+        println!("\n{md}");
+        let path = lab.dir.join("results/overload.md");
+        std::fs::create_dir_all(lab.dir.join("results"))?;
+        std::fs::write(&path, &md)?;
+        eprintln!("==> figures in {}", path.display());
+        Ok(())
+    });
+    if (brought_up && !keep) || interrupted() || util::interrupted() {
+        let _t = util::step("tearing the lab down");
+        lab.down()?;
+    }
+    result
 }
 
 /// Brings the lab up; on any failure (a node that never comes up, Ctrl-C)
