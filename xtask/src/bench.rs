@@ -1098,7 +1098,7 @@ impl Outcomes {
 
 impl Bench {
     fn new(base: &str) -> Result<Arc<Bench>> {
-        let http = twofa::client::http(&twofa::client::Options {
+        let http = twofa_client::http(&twofa_client::Options {
             timeout: Some(Duration::from_secs(60)),
             max_idle_per_host: 128,
             ..Default::default()
@@ -1302,7 +1302,7 @@ impl Bench {
     }
 
     fn browser(&self) -> Browser {
-        let mut b = twofa::client::Browser::new(&self.http, &self.base);
+        let mut b = twofa_client::Browser::new(&self.http, &self.base);
         b.headers
             .push(("accept-language".to_string(), "en".to_string()));
         Browser(b)
@@ -1656,13 +1656,13 @@ impl Bench {
 /// A browser that passed the password step, and its account.
 type AtCodeForm = (Browser, Arc<Account>);
 
-/// One browser of the shared client (`twofa::client`: its own cookie jar
+/// One browser of the shared client (`twofa_client`: its own cookie jar
 /// and the csrf token of the last form seen), with the checks of the bench.
-struct Browser(twofa::client::Browser);
+struct Browser(twofa_client::Browser);
 
 impl Browser {
     /// GET a page with a form (200) and remember its csrf_token.
-    async fn get_form(&mut self, path: &str) -> Result<twofa::client::Page> {
+    async fn get_form(&mut self, path: &str) -> Result<twofa_client::Page> {
         let page = self
             .0
             .get(path)
