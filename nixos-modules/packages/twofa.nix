@@ -14,13 +14,15 @@ in
 
     src = lib.fileset.toSource {
       inherit root;
-      # xtask is a workspace member, so Cargo needs its manifest and sources
-      # to resolve the workspace even though only twofa is built.
+      # twofa depends on client/ (the shared HTTP client); xtask is a
+      # workspace member, so Cargo needs its manifest and sources to resolve
+      # the workspace even though only twofa is built.
       fileset = lib.fileset.unions [
         (root + "/Cargo.toml")
         (root + "/Cargo.lock")
         (root + "/service")
         (root + "/xtask")
+        (root + "/client")
         (root + "/testdata")
       ];
     };

@@ -5,6 +5,9 @@
 
 pub mod admin;
 pub mod auth;
+/// The shared HTTP client, its own crate (`client/`, `twofa-client`) so the
+/// developer commands can use it without compiling the service.
+pub use twofa_client as client;
 pub mod clock;
 pub mod config;
 pub mod db;
@@ -15,6 +18,9 @@ pub mod qr;
 pub mod routes;
 pub mod startup;
 pub mod telemetry;
+
+#[cfg(test)]
+mod client_pages_tests;
 
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;

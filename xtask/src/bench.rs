@@ -13,7 +13,7 @@
 
 use crate::{demo, pg, util};
 use anyhow::{anyhow, bail, Context, Result};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::fmt::Write as _;
 use std::os::unix::net::UnixDatagram;
 use std::os::unix::process::CommandExt;
@@ -1109,11 +1109,11 @@ impl Outcomes {
 
 impl Bench {
     fn new(base: &str) -> Result<Arc<Bench>> {
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .pool_max_idle_per_host(128)
-            .timeout(Duration::from_secs(60))
-            .build()?;
+        let http = twofa_client::http(&twofa_client::Options {
+            timeout: Some(Duration::from_secs(60)),
+            max_idle_per_host: 128,
+            ..Default::default()
+        })?;
         Ok(Arc::new(Bench {
             http,
             pool: Vec::new(),
@@ -1334,18 +1334,18 @@ impl Bench {
     }
 
     fn browser(&self) -> Browser {
+        // One client per source address when the bench has several (see
+        // `pool`), so many people do not share one address's limits.
         let http = if self.pool.is_empty() {
             self.http.clone()
         } else {
             let i = self.turn.fetch_add(1, Ordering::Relaxed) as usize;
             self.pool[i % self.pool.len()].clone()
         };
-        Browser {
-            http,
-            base: self.base.clone(),
-            cookies: BTreeMap::new(),
-            csrf: String::new(),
-        }
+        let mut b = twofa_client::Browser::new(&http, &self.base);
+        b.headers
+            .push(("accept-language".to_string(), "en".to_string()));
+        Browser(b)
     }
 
     /// Registers and enrols `n` accounts with `concurrency` clients at once.
@@ -1421,7 +1421,11 @@ impl Bench {
             break;
         }
         let page = b.get_form("/enroll").await?;
-        let secret = enrolment_secret(&page)?;
+        let secret = page
+            .totp_secret()
+            .context("enrolment page has no <code id=\"totp-secret\">")?;
+        let secret = base32_decode(&secret)
+            .ok_or_else(|| anyhow!("totp-secret {secret:?} is not base32"))?;
         let step = current_step();
         let code = totp(&secret, step);
         b.post_expect("/enroll", &[("code", &code)], "/recovery-codes")
@@ -1706,114 +1710,42 @@ impl Bench {
 /// A browser that passed the password step, and its account.
 type AtCodeForm = (Browser, Arc<Account>);
 
-/// One browser: its own cookie jar and the csrf token of the last form seen.
-struct Browser {
-    http: reqwest::Client,
-    base: String,
-    cookies: BTreeMap<String, String>,
-    csrf: String,
-}
+/// One browser of the shared client (`twofa_client`: its own cookie jar
+/// and the csrf token of the last form seen), with the checks of the bench.
+struct Browser(twofa_client::Browser);
 
 impl Browser {
-    fn cookie_header(&self) -> String {
-        self.cookies
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join("; ")
-    }
-
-    fn keep_cookies(&mut self, resp: &reqwest::Response) {
-        for value in resp.headers().get_all(reqwest::header::SET_COOKIE) {
-            let Ok(value) = value.to_str() else { continue };
-            let mut parts = value.split(';');
-            let Some((name, val)) = parts.next().and_then(|p| p.trim().split_once('=')) else {
-                continue;
-            };
-            let expired = parts.any(|a| {
-                let a = a.trim().to_ascii_lowercase();
-                a == "max-age=0" || a.starts_with("expires=thu, 01 jan 1970")
-            });
-            if expired || val.is_empty() {
-                self.cookies.remove(name);
-            } else {
-                self.cookies.insert(name.to_string(), val.to_string());
-            }
-        }
-    }
-
     /// GET a page with a form (200) and remember its csrf_token.
-    async fn get_form(&mut self, path: &str) -> Result<String> {
-        let resp = self
-            .http
-            .get(format!("{}{path}", self.base))
-            .header(reqwest::header::COOKIE, self.cookie_header())
-            .header(reqwest::header::ACCEPT_LANGUAGE, "en")
-            .send()
+    async fn get_form(&mut self, path: &str) -> Result<twofa_client::Page> {
+        let page = self
+            .0
+            .get(path)
             .await
             .with_context(|| format!("GET {path}"))?;
-        self.keep_cookies(&resp);
-        let status = resp.status();
-        let body = resp.text().await?;
-        if status != reqwest::StatusCode::OK {
-            bail!("GET {path} answered {status}");
+        if page.status != 200 {
+            bail!("GET {path} answered {}", page.status);
         }
-        self.csrf = csrf_token(&body).with_context(|| format!("GET {path}"))?;
-        Ok(body)
+        if page.csrf().is_none() {
+            bail!("GET {path}: page has no csrf_token field");
+        }
+        Ok(page)
     }
 
     /// POST a form with the remembered csrf_token; expects 303 to `to`.
     async fn post_expect(&mut self, path: &str, fields: &[(&str, &str)], to: &str) -> Result<()> {
-        let mut form: Vec<(&str, &str)> = fields.to_vec();
-        form.push(("csrf_token", &self.csrf));
-        let body = form
-            .iter()
-            .map(|(k, v)| format!("{}={}", urlencoding_encode(k), urlencoding_encode(v)))
-            .collect::<Vec<_>>()
-            .join("&");
-        let resp = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .header(reqwest::header::COOKIE, self.cookie_header())
-            .header(reqwest::header::ACCEPT_LANGUAGE, "en")
-            .header(
-                reqwest::header::CONTENT_TYPE,
-                "application/x-www-form-urlencoded",
-            )
-            .body(body)
-            .send()
+        let (status, location, retry) = self
+            .post_status(path, fields)
             .await
             .with_context(|| format!("POST {path}"))?;
-        self.keep_cookies(&resp);
-        let status = resp.status();
-        let location = resp
-            .headers()
-            .get(reqwest::header::LOCATION)
-            .and_then(|l| l.to_str().ok())
-            .unwrap_or("")
-            .to_string();
-        let retry = resp
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|l| l.to_str().ok())
-            .map(|r| format!(" (Retry-After {r})"))
-            .unwrap_or_default();
-        let _ = resp.bytes().await;
-        let path_only = location
-            .strip_prefix(&self.base)
-            .unwrap_or(&location)
-            .to_string();
-        if status != reqwest::StatusCode::SEE_OTHER || path_only != to {
+        if status != 303 || location != to {
+            let retry = retry
+                .map(|r| format!(" (Retry-After {r})"))
+                .unwrap_or_default();
             bail!("POST {path} answered {status}{retry} → {location:?}, expected 303 → {to}");
         }
         Ok(())
     }
-}
 
-/// Password posts shed (503) and sent again by `password_step`.
-static SHED: AtomicU64 = AtomicU64::new(0);
-
-impl Browser {
     /// POST a form with the remembered csrf_token: the status, whatever it
     /// is, the Location path and the Retry-After seconds.
     async fn post_status(
@@ -1821,44 +1753,19 @@ impl Browser {
         path: &str,
         fields: &[(&str, &str)],
     ) -> Result<(u16, String, Option<u64>)> {
-        let mut form: Vec<(&str, &str)> = fields.to_vec();
-        form.push(("csrf_token", &self.csrf));
-        let body = form
-            .iter()
-            .map(|(k, v)| format!("{}={}", urlencoding_encode(k), urlencoding_encode(v)))
-            .collect::<Vec<_>>()
-            .join("&");
-        let resp = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .header(reqwest::header::COOKIE, self.cookie_header())
-            .header(reqwest::header::ACCEPT_LANGUAGE, "en")
-            .header(
-                reqwest::header::CONTENT_TYPE,
-                "application/x-www-form-urlencoded",
-            )
-            .body(body)
-            .send()
-            .await?;
-        self.keep_cookies(&resp);
-        let status = resp.status().as_u16();
-        let header = |name| {
-            resp.headers()
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("")
-                .to_string()
-        };
-        let location = header(reqwest::header::LOCATION);
-        let location = location
-            .strip_prefix(&self.base)
-            .unwrap_or(&location)
+        let page = self.0.submit(path, fields).await?;
+        let location = self
+            .0
+            .local_path(page.location())
+            .unwrap_or(page.location())
             .to_string();
-        let retry = header(reqwest::header::RETRY_AFTER).parse().ok();
-        let _ = resp.bytes().await;
-        Ok((status, location, retry))
+        let retry = page.retry_after().and_then(|r| r.parse().ok());
+        Ok((page.status, location, retry))
     }
 }
+
+/// Password posts shed (503) and sent again by `password_step`.
+static SHED: AtomicU64 = AtomicU64::new(0);
 
 /// Only the first 50-client phase is profiled.
 static PROFILED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
@@ -1920,52 +1827,6 @@ impl Perf {
         );
         Ok(())
     }
-}
-
-fn urlencoding_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                out.push(b as char)
-            }
-            _ => {
-                let _ = write!(out, "%{b:02X}");
-            }
-        }
-    }
-    out
-}
-
-// ------------------------------------------------------------ pages
-
-/// The value of the hidden `csrf_token` input of the first form.
-fn csrf_token(html: &str) -> Result<String> {
-    let at = html
-        .find("name=\"csrf_token\"")
-        .ok_or_else(|| anyhow!("page has no csrf_token field"))?;
-    let start = html[..at].rfind('<').unwrap_or(0);
-    let end = at + html[at..].find('>').unwrap_or(html.len() - at);
-    let tag = &html[start..end];
-    let v = tag
-        .find("value=\"")
-        .ok_or_else(|| anyhow!("csrf_token field has no value"))?;
-    let rest = &tag[v + 7..];
-    Ok(rest[..rest.find('"').unwrap_or(rest.len())].to_string())
-}
-
-/// The base32 secret of `<code id="totp-secret">ABCD EFGH …</code>`, decoded.
-fn enrolment_secret(html: &str) -> Result<Vec<u8>> {
-    let at = html
-        .find("id=\"totp-secret\"")
-        .ok_or_else(|| anyhow!("enrolment page has no <code id=\"totp-secret\">"))?;
-    let open = at + html[at..].find('>').context("unclosed totp-secret tag")? + 1;
-    let close = open + html[open..].find("</code>").context("no </code>")?;
-    let text: String = html[open..close]
-        .chars()
-        .filter(|c| !c.is_whitespace())
-        .collect();
-    base32_decode(&text).ok_or_else(|| anyhow!("totp-secret {text:?} is not base32"))
 }
 
 // ------------------------------------------------------------ TOTP (RFC 6238)

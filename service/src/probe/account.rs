@@ -18,7 +18,7 @@ pub struct ReplaceArgs {
 
 /// The value of `name="…" value="…"` in a page, for the proof token.
 fn proof_of(html: &str) -> Option<String> {
-    flow::hidden(html, "proof").filter(|p| !p.is_empty())
+    crate::client::hidden(html, "proof").filter(|p| !p.is_empty())
 }
 
 pub async fn replace(args: ReplaceArgs) -> Result<i32> {
@@ -57,8 +57,8 @@ pub async fn replace(args: ReplaceArgs) -> Result<i32> {
         .map_err(|f| fail("proving", f))?;
     let (Some(proof), Some(csrf), Some(new_secret)) = (
         proof_of(&page.body),
-        flow::hidden(&page.body, "csrf_token"),
-        flow::by_id(&page.body, "totp-secret"),
+        crate::client::hidden(&page.body, "csrf_token"),
+        page.element_text("totp-secret"),
     ) else {
         return Err(anyhow!(
             "the proof was refused ({}), or the page lacks the new secret",

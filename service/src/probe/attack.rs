@@ -87,7 +87,7 @@ pub async fn replay(args: ReplayArgs) -> Result<i32> {
         let mut statuses = Vec::new();
         for r in &results {
             match r {
-                Ok(ans) if ans.status == 303 && ans.location.ends_with("/welcome") => {
+                Ok(ans) if ans.status == 303 && ans.location().ends_with("/welcome") => {
                     successes += 1;
                     statuses.push("303".to_string());
                 }
@@ -151,7 +151,7 @@ async fn attack(
     for i in 0..max {
         let app = &apps[i % apps.len()];
         // Same browser (cookies), next app: the pending login lives in PostgreSQL.
-        b.base = app.trim_end_matches('/').to_string();
+        b.web.base = app.trim_end_matches('/').to_string();
         let (csrf, page) = match b.form("/login/totp").await {
             Ok(x) => x,
             Err(Failure::Status(303, _)) => {
@@ -176,8 +176,14 @@ async fn attack(
         trace.push(format!("{}:{}", i % apps.len() + 1, ans.status));
         match ans.status {
             401 => failures += 1,
-            429 => return Ok((failures, Some(ans.retry_after.unwrap_or_default()), trace)),
-            303 if ans.location.ends_with("/login") => {
+            429 => {
+                return Ok((
+                    failures,
+                    Some(ans.retry_after().unwrap_or_default().to_string()),
+                    trace,
+                ))
+            }
+            303 if ans.location().ends_with("/login") => {
                 // The pending login ended; start another and go on.
                 flow::password_step(&mut b, &a)
                     .await

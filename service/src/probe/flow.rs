@@ -4,40 +4,10 @@
 
 use anyhow::Result;
 use rand::Rng;
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// How one request ended, for the outage and failure accounting.
-#[derive(Debug, Clone)]
-pub enum Failure {
-    /// Never reached a server (connect refused or timed out): safe to retry.
-    Connect,
-    /// Sent, then the connection broke or timed out: the server may have acted.
-    Transport(String),
-    /// An answer, but not the one the contract promises.
-    Status(u16, String),
-}
-
-impl std::fmt::Display for Failure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Failure::Connect => write!(f, "connect"),
-            Failure::Transport(e) => write!(f, "transport: {e}"),
-            Failure::Status(c, what) => write!(f, "{c} on {what}"),
-        }
-    }
-}
-
-impl Failure {
-    /// A short key for counting failures by kind.
-    pub fn kind(&self) -> String {
-        match self {
-            Failure::Connect => "connect".into(),
-            Failure::Transport(_) => "transport".into(),
-            Failure::Status(c, what) => format!("{c} {what}"),
-        }
-    }
-}
+pub use crate::client::Failure;
 
 /// Every request attempt, as (completion time, ok), for outage windows.
 pub type Events = std::sync::Arc<std::sync::Mutex<Vec<(Instant, bool)>>>;
@@ -64,21 +34,22 @@ pub fn unix_ms() -> u64 {
 }
 
 pub fn client(connect_timeout: Duration, timeout: Duration) -> Result<reqwest::Client> {
-    Ok(reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .connect_timeout(connect_timeout)
-        .timeout(timeout)
+    Ok(crate::client::http(&crate::client::Options {
+        connect_timeout: Some(connect_timeout),
+        timeout: Some(timeout),
         // A fresh connection per request: a pooled connection to a dead
         // proxy would hang instead of failing fast.
-        .pool_max_idle_per_host(0)
-        .build()?)
+        max_idle_per_host: 0,
+    })?)
 }
 
-/// One browser: a cookie jar and a base URL.
-pub struct Browser<'a> {
-    pub http: &'a reqwest::Client,
-    pub base: String,
-    cookies: BTreeMap<String, String>,
+/// One browser as the probe drives it: a person of the shared client
+/// (`crate::client::Browser`: cookie jar, CSRF token, one request per call,
+/// no redirects followed behind its back) plus the probe's accounting
+/// (every attempt traced, outage events) and, for setup and final checks
+/// only, retries that a person would not make.
+pub struct Browser {
+    pub web: crate::client::Browser,
     events: Option<Events>,
     /// Retry connect failures until this instant (setup and checks only).
     pub deadline: Instant,
@@ -95,24 +66,18 @@ pub struct Browser<'a> {
     pub retry_throttled: bool,
 }
 
-pub struct Answer {
-    pub status: u16,
-    pub location: String,
-    pub body: String,
-    pub retry_after: Option<String>,
-}
+/// An answer below 500: a page a browser shows.
+pub type Answer = crate::client::Page;
 
-impl<'a> Browser<'a> {
+impl Browser {
     pub fn new(
-        http: &'a reqwest::Client,
+        http: &reqwest::Client,
         base: &str,
         events: Option<Events>,
         patience: Duration,
     ) -> Self {
         Browser {
-            http,
-            base: base.trim_end_matches('/').to_string(),
-            cookies: BTreeMap::new(),
+            web: crate::client::Browser::new(http, base),
             events,
             deadline: Instant::now() + patience,
             connect_retries: 0,
@@ -124,11 +89,16 @@ impl<'a> Browser<'a> {
     }
 
     /// A browser as a person has one: no retries, every attempt traced.
-    pub fn strict(http: &'a reqwest::Client, base: &str, events: Option<Events>) -> Self {
+    pub fn strict(http: &reqwest::Client, base: &str, events: Option<Events>) -> Self {
         let mut b = Browser::new(http, base, events, Duration::ZERO);
         b.retry = false;
         b.trace = true;
         b
+    }
+
+    /// The base URL the requests go to.
+    pub fn base(&self) -> &str {
+        &self.web.base
     }
 
     /// The last failed attempt, for the failure list.
@@ -149,37 +119,13 @@ impl<'a> Browser<'a> {
                 end_ms: unix_ms(),
                 step: step.to_string(),
                 cause,
-                node: self.base.clone(),
+                node: self.web.base.clone(),
             });
         }
     }
 
-    fn cookie_header(&self) -> String {
-        self.cookies
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join("; ")
-    }
-
-    fn take_cookies(&mut self, resp: &reqwest::Response) {
-        for h in resp.headers().get_all(reqwest::header::SET_COOKIE) {
-            let Ok(s) = h.to_str() else { continue };
-            let first = s.split(';').next().unwrap_or("");
-            let Some((name, value)) = first.split_once('=') else {
-                continue;
-            };
-            let expired = s.to_ascii_lowercase().contains("max-age=0");
-            if value.is_empty() || expired {
-                self.cookies.remove(name.trim());
-            } else {
-                self.cookies
-                    .insert(name.trim().to_string(), value.trim().to_string());
-            }
-        }
-    }
-
-    /// One request. Unless `retry` is off (the load), connect failures are
+    /// One request, judged as a person would: a 5xx, a reset or a timeout
+    /// is a failure. Unless `retry` is off (the load), connect failures are
     /// retried (the request reached no one) until the deadline, and GETs on
     /// any failure.
     pub async fn send(
@@ -187,59 +133,33 @@ impl<'a> Browser<'a> {
         post: Option<&[(&str, &str)]>,
         path: &str,
     ) -> Result<Answer, Failure> {
-        let url = format!("{}{}", self.base, path);
         loop {
-            let mut req = match post {
-                Some(form) => self.http.post(&url).form(form),
-                None => self.http.get(&url),
-            };
-            let cookies = self.cookie_header();
-            if !cookies.is_empty() {
-                req = req.header(reqwest::header::COOKIE, cookies);
-            }
             let start_ms = unix_ms();
             let step = format!("{} {path}", if post.is_some() { "POST" } else { "GET" });
-            let failure = match req.send().await {
-                Ok(resp) => {
-                    let status = resp.status().as_u16();
-                    self.take_cookies(&resp);
-                    let location = resp
-                        .headers()
-                        .get(reqwest::header::LOCATION)
-                        .and_then(|v| v.to_str().ok())
-                        .unwrap_or("")
-                        .to_string();
-                    let retry_after = resp
-                        .headers()
-                        .get(reqwest::header::RETRY_AFTER)
-                        .and_then(|v| v.to_str().ok())
-                        .map(str::to_string);
-                    if status == 429 && self.retry_throttled && Instant::now() < self.deadline {
-                        let wait = retry_after
-                            .as_deref()
+            let res = match post {
+                Some(form) => self.web.post_form(path, form).await,
+                None => self.web.get(path).await,
+            };
+            let failure = match res {
+                Ok(page) => {
+                    if page.status == 429 && self.retry_throttled && Instant::now() < self.deadline
+                    {
+                        let wait = page
+                            .retry_after()
                             .and_then(|v| v.parse::<u64>().ok())
                             .unwrap_or(1)
                             .clamp(1, 10);
                         tokio::time::sleep(Duration::from_secs(wait)).await;
                         continue;
                     }
-                    match resp.text().await {
-                        Ok(body) if status < 500 => {
-                            self.record(true);
-                            self.traced(start_ms, &step, None);
-                            return Ok(Answer {
-                                status,
-                                location,
-                                body,
-                                retry_after,
-                            });
-                        }
-                        Ok(_) => Failure::Status(status, path.to_string()),
-                        Err(e) => Failure::Transport(e.to_string()),
+                    if page.status < 500 {
+                        self.record(true);
+                        self.traced(start_ms, &step, None);
+                        return Ok(page);
                     }
+                    Failure::Status(page.status, path.to_string())
                 }
-                Err(e) if e.is_connect() => Failure::Connect,
-                Err(e) => Failure::Transport(e.to_string()),
+                Err(f) => f,
             };
             self.record(false);
             self.traced(start_ms, &step, Some(failure.to_string()));
@@ -262,7 +182,7 @@ impl<'a> Browser<'a> {
         if a.status != 200 {
             return Err(Failure::Status(a.status, format!("GET {path}")));
         }
-        match hidden(&a.body, "csrf_token") {
+        match a.csrf() {
             Some(t) => Ok((t, a)),
             None => Err(Failure::Status(
                 a.status,
@@ -279,35 +199,14 @@ impl<'a> Browser<'a> {
         want: &str,
     ) -> Result<Answer, Failure> {
         let a = self.send(Some(fields), path).await?;
-        if a.status != 303 || !a.location.ends_with(want) {
+        if a.status != 303 || !a.location().ends_with(want) {
             return Err(Failure::Status(
                 a.status,
-                format!("POST {path} (→ {})", a.location),
+                format!("POST {path} (→ {})", a.location()),
             ));
         }
         Ok(a)
     }
-}
-
-/// The value of a hidden input named `name`.
-pub fn hidden(html: &str, name: &str) -> Option<String> {
-    let needle = format!("name=\"{name}\"");
-    for tag in html.split("<input").skip(1) {
-        let tag = tag.split('>').next()?;
-        if tag.contains(&needle) {
-            let v = tag.split("value=\"").nth(1)?;
-            return Some(v.split('"').next()?.to_string());
-        }
-    }
-    None
-}
-
-/// Text content of the element with `id`.
-pub fn by_id(html: &str, id: &str) -> Option<String> {
-    let start = html.find(&format!("id=\"{id}\""))?;
-    let rest = &html[start..];
-    let rest = &rest[rest.find('>')? + 1..];
-    Some(rest[..rest.find('<')?].trim().to_string())
 }
 
 // ------------------------------------------------------------------ TOTP
@@ -384,7 +283,7 @@ pub fn random_password() -> String {
 
 /// Registers and enrols a new account; returns it once the server has
 /// acknowledged the enrolment (303 to the recovery codes).
-pub async fn register(b: &mut Browser<'_>, email: &str) -> Result<Account, Failure> {
+pub async fn register(b: &mut Browser, email: &str) -> Result<Account, Failure> {
     let account = enrol(b, email).await?;
     acknowledge_recovery_codes(b).await?;
     Ok(account)
@@ -392,7 +291,7 @@ pub async fn register(b: &mut Browser<'_>, email: &str) -> Result<Account, Failu
 
 /// Registration up to the acknowledged enrolment: from here on the account
 /// exists and must survive any fault.
-pub async fn enrol(b: &mut Browser<'_>, email: &str) -> Result<Account, Failure> {
+pub async fn enrol(b: &mut Browser, email: &str) -> Result<Account, Failure> {
     let password = random_password();
     let (csrf, _) = b.form("/register").await?;
     b.submit(
@@ -407,7 +306,8 @@ pub async fn enrol(b: &mut Browser<'_>, email: &str) -> Result<Account, Failure>
     )
     .await?;
     let (csrf, page) = b.form("/enroll").await?;
-    let secret = by_id(&page.body, "totp-secret")
+    let secret = page
+        .element_text("totp-secret")
         .and_then(|s| base32_decode(&s))
         .ok_or_else(|| Failure::Status(page.status, "GET /enroll without #totp-secret".into()))?;
     let step = step_now();
@@ -427,7 +327,7 @@ pub async fn enrol(b: &mut Browser<'_>, email: &str) -> Result<Account, Failure>
 }
 
 /// Acknowledge the recovery codes, as a person would.
-pub async fn acknowledge_recovery_codes(b: &mut Browser<'_>) -> Result<(), Failure> {
+pub async fn acknowledge_recovery_codes(b: &mut Browser) -> Result<(), Failure> {
     let (csrf, _) = b.form("/recovery-codes").await?;
     b.submit("/recovery-codes", &[("csrf_token", &csrf)], "/welcome")
         .await?;
@@ -435,7 +335,7 @@ pub async fn acknowledge_recovery_codes(b: &mut Browser<'_>) -> Result<(), Failu
 }
 
 /// The password half of a login: leaves the browser with a pending login.
-pub async fn password_step(b: &mut Browser<'_>, a: &Account) -> Result<(), Failure> {
+pub async fn password_step(b: &mut Browser, a: &Account) -> Result<(), Failure> {
     let (csrf, _) = b.form("/login").await?;
     b.submit(
         "/login",
@@ -451,7 +351,7 @@ pub async fn password_step(b: &mut Browser<'_>, a: &Account) -> Result<(), Failu
 }
 
 /// The code half: GET /login/totp for the token, POST the code.
-pub async fn code_step(b: &mut Browser<'_>, code: &str) -> Result<Answer, Failure> {
+pub async fn code_step(b: &mut Browser, code: &str) -> Result<Answer, Failure> {
     let (csrf, _) = b.form("/login/totp").await?;
     b.send(
         Some(&[("csrf_token", &csrf), ("code", code)]),
@@ -461,16 +361,16 @@ pub async fn code_step(b: &mut Browser<'_>, code: &str) -> Result<Answer, Failur
 }
 
 /// A full login with a code for `step`; Ok when the server answers 303 to /welcome.
-pub async fn login(b: &mut Browser<'_>, a: &mut Account, step: u64) -> Result<(), Failure> {
+pub async fn login(b: &mut Browser, a: &mut Account, step: u64) -> Result<(), Failure> {
     password_step(b, a).await?;
     a.last_step = step;
     let ans = code_step(b, &totp(&a.secret, step)).await?;
-    if ans.status == 303 && ans.location.ends_with("/welcome") {
+    if ans.status == 303 && ans.location().ends_with("/welcome") {
         Ok(())
     } else {
         Err(Failure::Status(
             ans.status,
-            format!("POST /login/totp (→ {})", ans.location),
+            format!("POST /login/totp (→ {})", ans.location()),
         ))
     }
 }

@@ -184,7 +184,7 @@ struct Stats {
 const MAX_LISTED: usize = 5000;
 
 impl Stats {
-    fn fail(&mut self, op: &'static str, f: &Failure, b: &Browser<'_>) {
+    fn fail(&mut self, op: &'static str, f: &Failure, b: &Browser) {
         *self.failures.entry(f.kind()).or_default() += 1;
         if self.examples.len() < 10 {
             self.examples.push(f.to_string());
@@ -197,7 +197,7 @@ impl Stats {
                 end_ms: last.map_or(0, |a| a.end_ms),
                 step: last.map_or_else(String::new, |a| a.step.clone()),
                 cause: f.to_string(),
-                node: last.map_or_else(|| b.base.clone(), |a| a.node.clone()),
+                node: last.map_or_else(|| b.base().to_string(), |a| a.node.clone()),
             });
         }
     }
@@ -968,7 +968,7 @@ async fn replay(ctx: Arc<Ctx>, after: &'static str, trigger_ms: u64) {
         flow::unix_ms().saturating_sub(fault_ms)
     );
     match flow::code_step(&mut b, &code).await {
-        Ok(ans) if ans.status == 303 && ans.location.ends_with("/welcome") => {
+        Ok(ans) if ans.status == 303 && ans.location().ends_with("/welcome") => {
             record("accepted", detail)
         }
         Ok(_) if checkable => record("refused", detail),

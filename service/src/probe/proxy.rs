@@ -29,7 +29,8 @@ pub async fn forged_ip(args: ForgedIpArgs) -> Result<i32> {
         .filter_map(|v| v.to_str().ok()?.split(';').next().map(str::to_string))
         .collect();
     let body = page.text().await?;
-    let csrf = flow::hidden(&body, "csrf_token").context("GET /login has no csrf_token")?;
+    let csrf =
+        crate::client::hidden(&body, "csrf_token").context("GET /login has no csrf_token")?;
     let run = flow::run_id();
     let mut failures = 0;
     let mut first_429 = None;

@@ -313,3 +313,45 @@ async fn pages_follow_accept_language_and_the_switch() {
     let r = b.get("/register").await;
     assert!(r.body.contains("<html lang=\"en\">"));
 }
+
+/// The shared client (twofa::client) goes where a browser goes after each
+/// 303, with the cookies the redirect set, and refuses to "follow" a page.
+#[tokio::test]
+async fn the_client_follows_each_303_like_a_browser() {
+    let app = TestApp::spawn().await;
+    let mut b = app.browser();
+    b.get("/register").await;
+    let r = b
+        .post(
+            "/register",
+            &[
+                ("email", "follow@example.com"),
+                ("password", PASSWORD),
+                ("password_confirm", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!((r.status, r.location()), (303, "/enroll"));
+    // The pending enrolment lives in the cookie this 303 set.
+    let page = b.0.follow(&r).await.expect("GET /enroll answers");
+    assert_eq!(page.status, 200, "{}", page.body);
+    let secret = page.totp_secret().expect("the enrolment page's secret");
+    assert_eq!(b.csrf, page.csrf(), "the token of the page just seen");
+    let r = b.post("/enroll", &[("code", &totp_now(&secret))]).await;
+    assert_eq!((r.status, r.location()), (303, "/recovery-codes"));
+    let codes = b.0.follow(&r).await.expect("GET /recovery-codes answers");
+    assert_eq!(codes.recovery_codes().len(), 10);
+    // A page is not a redirect: nothing is requested, the caller is told.
+    let err = b.0.follow(&codes).await.unwrap_err();
+    assert!(
+        matches!(err, twofa::client::Failure::Status(200, _)),
+        "{err}"
+    );
+    // Without the cookies, the same GET is sent back to the login.
+    let mut stranger = app.browser();
+    let r = stranger.get("/enroll").await;
+    assert_eq!(r.status, 303);
+    let page = stranger.0.follow(&r).await.expect("GET /login answers");
+    assert_eq!(page.status, 200);
+    assert!(page.csrf().is_some());
+}

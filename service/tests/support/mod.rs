@@ -7,7 +7,6 @@
 
 #![allow(dead_code)]
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 use twofa::config::Settings;
@@ -260,140 +259,56 @@ pub async fn wait_for_fresh_step(secs: u64) {
     }
 }
 
-pub struct Resp {
-    pub status: u16,
-    pub headers: reqwest::header::HeaderMap,
-    pub body: String,
-}
+/// An answer, read with the shared client's extraction (`twofa::client::Page`).
+pub type Resp = twofa::client::Page;
 
-impl Resp {
-    pub fn location(&self) -> &str {
-        self.headers
-            .get("location")
-            .map_or("", |v| v.to_str().unwrap())
-    }
-
-    pub fn set_cookies(&self) -> Vec<String> {
-        self.headers
-            .get_all("set-cookie")
-            .iter()
-            .map(|v| v.to_str().unwrap().to_string())
-            .collect()
-    }
-
-    pub fn header(&self, name: &str) -> &str {
-        self.headers.get(name).map_or("", |v| v.to_str().unwrap())
-    }
-
-    /// Text of the first element with `id="…"` (no child elements).
-    pub fn element_text(&self, id: &str) -> Option<String> {
-        let marker = format!("id=\"{id}\"");
-        let at = self.body.find(&marker)?;
-        let start = at + self.body[at..].find('>')? + 1;
-        let end = start + self.body[start..].find('<')?;
-        Some(html_unescape(&self.body[start..end]))
-    }
-
-    pub fn secret(&self) -> String {
-        self.element_text("totp-secret")
-            .expect("enrolment page shows the secret")
-            .replace(' ', "")
-    }
-
-    pub fn csrf(&self) -> Option<String> {
-        let marker = "name=\"csrf_token\" value=\"";
-        let at = self.body.find(marker)? + marker.len();
-        let end = at + self.body[at..].find('"')?;
-        Some(self.body[at..end].to_string())
-    }
-
-    pub fn recovery_codes(&self) -> Vec<String> {
-        self.body
-            .match_indices("class=\"recovery-code\">")
-            .map(|(i, m)| {
-                let start = i + m.len();
-                let end = start + self.body[start..].find('<').unwrap();
-                self.body[start..end].to_string()
-            })
-            .collect()
-    }
-}
-
+/// Decodes the entities the templates' escaping produces.
 pub fn html_unescape(s: &str) -> String {
-    s.replace("&#x2F;", "/")
-        .replace("&#x27;", "'")
-        .replace("&quot;", "\"")
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&amp;", "&")
+    twofa::client::unescape(s)
 }
 
-/// A browser without JavaScript: keeps cookies, submits forms with their
-/// CSRF token, never follows redirects by itself.
+/// What the tests read off a page beyond the shared client.
+pub trait PageExt {
+    /// The enrolment secret (`#totp-secret`), spaces removed; panics without one.
+    fn secret(&self) -> String;
+}
+
+impl PageExt for Resp {
+    fn secret(&self) -> String {
+        self.totp_secret().expect("enrolment page shows the secret")
+    }
+}
+
+/// A browser without JavaScript (`twofa::client::Browser`: cookie jar,
+/// forms with their CSRF token, redirects not followed by themselves) that
+/// panics when a request gets no answer: every test expects one.
 #[derive(Clone)]
-pub struct Browser {
-    pub base: String,
-    client: reqwest::Client,
-    pub cookies: HashMap<String, String>,
-    pub headers: Vec<(String, String)>,
-    /// The CSRF token of the last page that had a form.
-    pub csrf: Option<String>,
+pub struct Browser(pub twofa::client::Browser);
+
+impl std::ops::Deref for Browser {
+    type Target = twofa::client::Browser;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Browser {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
 }
 
 impl Browser {
     pub fn new(base: &str) -> Browser {
-        Browser {
-            base: base.to_string(),
-            client: reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .unwrap(),
-            cookies: HashMap::new(),
-            headers: Vec::new(),
-            csrf: None,
-        }
-    }
-
-    fn cookie_header(&self) -> String {
-        self.cookies
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join("; ")
-    }
-
-    async fn send(&mut self, req: reqwest::RequestBuilder) -> Resp {
-        let mut req = req.header("cookie", self.cookie_header());
-        for (k, v) in &self.headers {
-            req = req.header(k, v);
-        }
-        let resp = req.send().await.expect("request reaches the service");
-        let status = resp.status().as_u16();
-        let headers = resp.headers().clone();
-        let body = resp.text().await.unwrap_or_default();
-        let r = Resp {
-            status,
-            headers,
-            body,
-        };
-        for c in r.set_cookies() {
-            let pair = c.split(';').next().unwrap();
-            let (k, v) = pair.split_once('=').unwrap();
-            if v.is_empty() || c.contains("Max-Age=0") {
-                self.cookies.remove(k);
-            } else {
-                self.cookies.insert(k.to_string(), v.to_string());
-            }
-        }
-        if let Some(t) = r.csrf() {
-            self.csrf = Some(t);
-        }
-        r
+        let http = twofa::client::http(&Default::default()).expect("an HTTP client");
+        Browser(twofa::client::Browser::new(&http, base))
     }
 
     pub async fn get(&mut self, path: &str) -> Resp {
-        let req = self.client.get(format!("{}{path}", self.base));
-        self.send(req).await
+        self.0
+            .get(path)
+            .await
+            .unwrap_or_else(|f| panic!("GET {path}: request reaches the service ({f})"))
     }
 
     /// Submits a form with the CSRF token of the last page (fetching the
@@ -402,21 +317,17 @@ impl Browser {
         if self.csrf.is_none() {
             self.get("/login").await;
         }
-        let token = self.csrf.clone().unwrap();
-        let mut all: Vec<(&str, &str)> = vec![("csrf_token", token.as_str())];
-        all.extend_from_slice(fields);
-        let body = serde_urlencoded::to_string(&all).unwrap();
-        self.post_raw(path, "application/x-www-form-urlencoded", body.into_bytes())
+        self.0
+            .submit(path, fields)
             .await
+            .unwrap_or_else(|f| panic!("POST {path}: request reaches the service ({f})"))
     }
 
     pub async fn post_raw(&mut self, path: &str, content_type: &str, body: Vec<u8>) -> Resp {
-        let req = self
-            .client
-            .post(format!("{}{path}", self.base))
-            .header("content-type", content_type)
-            .body(body);
-        self.send(req).await
+        self.0
+            .post_raw(path, content_type, body)
+            .await
+            .unwrap_or_else(|f| panic!("POST {path}: request reaches the service ({f})"))
     }
 
     pub async fn register(&mut self, email: &str, password: &str) -> Resp {
