@@ -21,6 +21,9 @@
   addrSet = addresses: "{ ${lib.concatStringsSep ", " addresses} }";
   hba = type: database: user: addresses:
     map (a: "${type} ${database} ${user} ${a}/32 scram-sha-256") addresses;
+  # TLS, and a client certificate the cluster CA signed, besides the password.
+  hbaTls = database: user: addresses:
+    map (a: "hostssl ${database} ${user} ${a}/32 scram-sha-256 clientcert=verify-ca") addresses;
 
   # Runs once, when Patroni initialises the cluster: the app's role and
   # database, with the password gathered at boot (never in the store). Patroni passes the superuser connection URL as $1.
@@ -110,11 +113,26 @@ in {
           on_start = leaderAwayCallback;
           on_role_change = leaderAwayCallback;
         };
-        authentication = {
+        # Replication (walreceiver, pg_basebackup, Patroni's timeline
+        # checks) and pg_rewind dial the leader's address over TLS and check
+        # that its certificate chains to the cluster CA and names that
+        # address; they show this node's own certificate, which pg_hba
+        # requires (clientcert=verify-ca). libpq ignores the ssl settings
+        # on a Unix socket, which is how Patroni reaches its own
+        # PostgreSQL for replication (use_unix_socket_repl).
+        authentication = let
+          tls = {
+            sslmode = "verify-full";
+            sslrootcert = "${dir}/cluster-ca";
+            sslcert = "${dir}/db-tls-cert";
+            sslkey = "${dir}/db-tls-key";
+          };
+        in {
           superuser.username = "postgres";
-          replication.username = "replicator";
-          rewind.username = "rewind_user";
+          replication = tls // {username = "replicator";};
+          rewind = tls // {username = "rewind_user";};
         };
+        use_unix_socket_repl = true;
         parameters = {
           # The module creates no /run/postgresql.
           unix_socket_directories = socketDir;
@@ -128,18 +146,20 @@ in {
           ssl_min_protocol_version = "TLSv1.2";
         };
         # Patroni checks a replica's timeline over a replication connection
-        # to its own PostgreSQL on 127.0.0.1 ("all" does not match
-        # replication): without the third line a node that rejoins after a
-        # failover cannot read its own timeline.
+        # to its own PostgreSQL, on the Unix socket ("all" does not match
+        # replication): without the second line a node that rejoins after a
+        # failover cannot read its own timeline. Between the nodes,
+        # replication and pg_rewind only over TLS with a certificate from
+        # the cluster CA.
         pg_hba =
           [
             "local all all scram-sha-256"
+            "local replication replicator scram-sha-256"
             "host all all 127.0.0.1/32 scram-sha-256"
-            "host replication replicator 127.0.0.1/32 scram-sha-256"
           ]
           ++ hba "host" "all" "postgres" cluster.dbAddresses
-          ++ hba "host" "replication" "replicator" cluster.dbAddresses
-          ++ hba "host" "all" "rewind_user" cluster.dbAddresses
+          ++ hbaTls "replication" "replicator" cluster.dbAddresses
+          ++ hbaTls "all" "rewind_user" cluster.dbAddresses
           # The apps only over TLS (they verify the server: sslmode=verify-full).
           ++ hba "hostssl" top.app.database top.app.database_user cluster.appAddresses;
       };

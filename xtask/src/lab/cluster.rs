@@ -8,7 +8,7 @@ use super::procs::{self, Spec};
 use super::topology::{Node, Role, Topology};
 use super::KEEPALIVED_SCRIPT_USER;
 use crate::{deps, util};
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, ensure, Context, Result};
 use serde_json::{json, Value};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -780,6 +780,10 @@ impl Lab {
             Ok(lab.db_unhealthy())
         })?;
         mark("patroni replicas", &mut since);
+        let replication_tls = self.check_replication_tls()?;
+        eprintln!("==> replication over TLS: {replication_tls}");
+        // The check is not part of the bring-up's phases.
+        since = Instant::now();
 
         let apps: Vec<Node> = self.topo.by_role(Role::App).cloned().collect();
         for n in &apps {
@@ -816,6 +820,7 @@ impl Lab {
             "phases_s": phases,
             "patroni_version": PATRONI_VERSION,
             "versions": versions,
+            "replication_tls": replication_tls,
         }))
     }
 
@@ -922,6 +927,71 @@ impl Lab {
         )
     }
 
+    /// Replication between the db nodes goes over TLS with a client
+    /// certificate, and nothing else gets in: every walsender on the leader
+    /// shows TLS and the replica's certificate (`pg_stat_ssl.client_dn`),
+    /// and from a replica's namespace a replication connection without TLS,
+    /// or with TLS but no certificate, is refused by pg_hba.
+    fn check_replication_tls(&self) -> Result<Value> {
+        let leader = self.db_leader().context("no leader")?;
+        let replicas: Vec<Node> = self
+            .topo
+            .by_role(Role::Db)
+            .filter(|n| n.name != leader)
+            .cloned()
+            .collect();
+        let counts = self.psql(
+            &leader,
+            "postgres",
+            "SELECT count(*), count(*) FILTER (WHERE s.ssl AND s.client_dn IS NOT NULL) \
+             FROM pg_stat_replication r JOIN pg_stat_ssl s USING (pid)",
+        )?;
+        let (all, tls) = counts
+            .trim()
+            .split_once('|')
+            .with_context(|| format!("pg_stat_replication: {counts:?}"))?;
+        ensure!(
+            all == replicas.len().to_string() && tls == all,
+            "{leader}: {tls} of {all} walsenders over TLS with a client certificate, \
+             {} replicas expected",
+            replicas.len()
+        );
+        let address = &self.topo.node(&leader)?.address;
+        let from = &replicas.first().context("no replica")?.name;
+        let mut refused = serde_json::Map::new();
+        for (what, mode, expect) in [
+            ("without TLS", "sslmode=disable", "no encryption"),
+            (
+                "TLS without a client certificate",
+                "sslmode=require sslcert=/nonexistent sslkey=/nonexistent",
+                "certificate",
+            ),
+        ] {
+            let conn = format!(
+                "host={address} port={} user=replicator dbname=replication replication=true \
+                 connect_timeout=3 {mode}",
+                self.topo.ports.postgres
+            );
+            match self.psql_conn(from, &conn, &self.secret("replication")?, "IDENTIFY_SYSTEM") {
+                Ok(out) => {
+                    bail!("{from} → {leader}: a replication connection {what} was accepted: {out}")
+                }
+                Err(e) => {
+                    let e = format!("{e:#}");
+                    ensure!(
+                        e.contains(expect),
+                        "{from} → {leader}: a replication connection {what} failed, but not as pg_hba refuses it: {e}"
+                    );
+                    refused.insert(what.to_string(), Value::String(e));
+                }
+            }
+        }
+        Ok(json!({
+            "walsenders_with_tls_and_client_certificate": format!("{tls} of {all}"),
+            "refused": refused,
+        }))
+    }
+
     /// The app's role and database, created once on the new leader.
     fn create_app_database(&self) -> Result<()> {
         let leader = self.db_leader().context("no leader")?;
@@ -945,6 +1015,11 @@ impl Lab {
             "host=127.0.0.1 port={} user=postgres dbname={db} connect_timeout=3",
             self.topo.ports.postgres
         );
+        self.psql_conn(node, &conn, &self.secret("superuser")?, sql)
+    }
+
+    /// Runs SQL with psql in a node's namespace over the connection `conn`.
+    fn psql_conn(&self, node: &str, conn: &str, password: &str, sql: &str) -> Result<String> {
         // Not util::output: its error message would show the password.
         let out = Command::new("ip")
             .args([
@@ -956,11 +1031,11 @@ impl Lab {
                 "-v",
                 "ON_ERROR_STOP=1",
                 "-qAt",
-                &conn,
+                conn,
                 "-c",
                 sql,
             ])
-            .env("PGPASSWORD", self.secret("superuser")?)
+            .env("PGPASSWORD", password)
             .output()
             .context("running psql")?;
         if !out.status.success() {
