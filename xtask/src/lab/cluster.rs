@@ -931,7 +931,7 @@ impl Lab {
     /// certificate, and nothing else gets in: every walsender on the leader
     /// shows TLS and the replica's certificate (`pg_stat_ssl.client_dn`),
     /// and from a replica's namespace a replication connection without TLS,
-    /// or with TLS but no certificate, is refused by pg_hba.
+    /// or with TLS but no certificate, is refused by the server's host-based authentication.
     fn check_replication_tls(&self) -> Result<Value> {
         let leader = self.db_leader().context("no leader")?;
         let replicas: Vec<Node> = self
@@ -980,7 +980,7 @@ impl Lab {
                     let e = format!("{e:#}");
                     ensure!(
                         e.contains(expect),
-                        "{from} → {leader}: a replication connection {what} failed, but not as pg_hba refuses it: {e}"
+                        "{from} → {leader}: a replication connection {what} failed, but not as the host-based authentication refuses it: {e}"
                     );
                     refused.insert(what.to_string(), Value::String(e));
                 }
