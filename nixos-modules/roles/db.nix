@@ -40,16 +40,36 @@
   # etcd's leadership to another member, so that one crash never takes
   # both leaders (the script says why that costs a failover a whole ttl).
   leaderAway = pkgs.writeText "etcd-leader-away.py" (builtins.readFile ./etcd-leader-away.py);
-  leaderAwayCallback = "${pkgs.python3.interpreter} ${leaderAway} --etcd http://127.0.0.1:${toString ports.etcd_client}";
+  # It dials this node's address (its certificate names no 127.0.0.1) and
+  # shows the node's certificate, as Patroni does.
+  leaderAwayCallback = lib.concatStringsSep " " [
+    "${pkgs.python3.interpreter} ${leaderAway}"
+    "--etcd https://${node.address}:${toString ports.etcd_client}"
+    "--cacert ${dir}/cluster-ca --cert ${dir}/db-tls-cert --key ${dir}/db-tls-key"
+  ];
+  # etcd reads the node's certificate, key and the cluster CA as systemd
+  # credentials (the secrets belong to the patroni user).
+  etcdCredentials = "/run/credentials/etcd.service";
 in {
   services.etcd = {
     enable = true;
     inherit (node) name;
-    # The node address for the peers, 127.0.0.1 for local tools (etcdctl).
-    listenClientUrls = ["http://${node.address}:${toString ports.etcd_client}" "http://127.0.0.1:${toString ports.etcd_client}"];
-    advertiseClientUrls = ["http://${node.address}:${toString ports.etcd_client}"];
-    listenPeerUrls = ["http://${node.address}:${toString ports.etcd_peer}"];
-    initialAdvertisePeerUrls = ["http://${node.address}:${toString ports.etcd_peer}"];
+    # The node address for the peers, 127.0.0.1 for local tools (etcdctl,
+    # which must then skip the host name check or dial the node address).
+    # TLS both ways, clients and peers alike must show a certificate from
+    # the cluster CA.
+    listenClientUrls = ["https://${node.address}:${toString ports.etcd_client}" "https://127.0.0.1:${toString ports.etcd_client}"];
+    advertiseClientUrls = ["https://${node.address}:${toString ports.etcd_client}"];
+    listenPeerUrls = ["https://${node.address}:${toString ports.etcd_peer}"];
+    initialAdvertisePeerUrls = ["https://${node.address}:${toString ports.etcd_peer}"];
+    certFile = "${etcdCredentials}/etcd-cert";
+    keyFile = "${etcdCredentials}/etcd-key";
+    trustedCaFile = "${etcdCredentials}/etcd-ca";
+    clientCertAuth = true;
+    peerCertFile = "${etcdCredentials}/etcd-cert";
+    peerKeyFile = "${etcdCredentials}/etcd-key";
+    peerTrustedCaFile = "${etcdCredentials}/etcd-ca";
+    peerClientCertAuth = true;
     initialCluster = cluster.etcdInitialCluster;
     initialClusterToken = "twofa-${top.patroni.scope}";
     extraConf = {
@@ -60,8 +80,20 @@ in {
       PRE_VOTE = lib.boolToString top.etcd.pre_vote;
     };
   };
-  # The module waits 30 s before restarting a failed etcd.
-  systemd.services.etcd.serviceConfig.RestartSec = lib.mkForce "2s";
+  systemd.services.etcd = {
+    # The module waits 30 s before restarting a failed etcd.
+    serviceConfig.RestartSec = lib.mkForce "2s";
+    serviceConfig.LoadCredential = [
+      "etcd-cert:${dir}/db-tls-cert"
+      "etcd-key:${dir}/db-tls-key"
+      "etcd-ca:${dir}/cluster-ca"
+    ];
+    # The credentials exist once twofa-secrets.service has gathered them;
+    # until then etcd fails to start and retries, however often it takes.
+    wants = ["twofa-secrets.service"];
+    after = ["twofa-secrets.service"];
+    startLimitIntervalSec = 0;
+  };
 
   services.patroni = {
     enable = true;
@@ -75,7 +107,30 @@ in {
 
     settings = {
       # etcd3: etcd 3.6 has no v2 API.
-      etcd3.hosts = cluster.etcdHosts;
+      # The REST API over TLS with this node's certificate; a client
+      # (another member, patronictl, the lab, the VM tests) must show one
+      # from the cluster CA. Patroni's own requests to the other members
+      # (ctl) check their certificate and show this node's.
+      restapi = {
+        certfile = "${dir}/db-tls-cert";
+        keyfile = "${dir}/db-tls-key";
+        cafile = "${dir}/cluster-ca";
+        verify_client = "required";
+      };
+      ctl = {
+        certfile = "${dir}/db-tls-cert";
+        keyfile = "${dir}/db-tls-key";
+        cacert = "${dir}/cluster-ca";
+      };
+
+      # Over TLS, checking etcd's certificate and showing this node's.
+      etcd3 = {
+        hosts = cluster.etcdHosts;
+        protocol = "https";
+        cacert = "${dir}/cluster-ca";
+        cert = "${dir}/db-tls-cert";
+        key = "${dir}/db-tls-key";
+      };
 
       bootstrap = {
         dcs = {

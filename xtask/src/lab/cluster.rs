@@ -13,6 +13,7 @@ use serde_json::{json, Value};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Patroni, pinned to the version nixpkgs 25.11 ships
@@ -130,6 +131,31 @@ impl Lab {
         net::get_from(&self.client_ns(), addr, port, path, short())
     }
 
+    /// The lab's TLS client for etcd and Patroni's REST API: their
+    /// certificates checked against the lab's cluster CA and the address
+    /// dialled, the lab's own client certificate shown (neither takes a
+    /// client without one).
+    pub fn observer_tls(&self) -> Result<Arc<rustls::ClientConfig>> {
+        let sec = self.secrets();
+        net::tls_client(
+            &sec.join("cluster-ca"),
+            &sec.join("observer-cert"),
+            &sec.join("observer-key"),
+        )
+    }
+
+    /// GET over TLS from the client's namespace (etcd, Patroni's REST API).
+    pub fn get_tls(&self, addr: &str, port: u16, path: &str) -> Result<(u16, String)> {
+        net::https_get_from(
+            &self.client_ns(),
+            addr,
+            port,
+            path,
+            short(),
+            self.observer_tls()?,
+        )
+    }
+
     // ---------------------------------------------------------------- setup
 
     /// Everything that does not depend on the network: packages, users, the
@@ -234,6 +260,11 @@ impl Lab {
             node_dir: self.node_dir(node).display().to_string(),
             twofa_bin: self.twofa_bin().display().to_string(),
             repo: util::root().display().to_string(),
+            address: self
+                .topo
+                .node(node)
+                .map(|n| n.address.clone())
+                .unwrap_or_default(),
         }
     }
 
@@ -274,6 +305,10 @@ impl Lab {
         // "TLS between the nodes"), made afresh at every `lab up`.
         let ca = crate::certs::Ca::new("twofa lab cluster CA")?;
         std::fs::write(sec.join("cluster-ca"), ca.cert_pem())?;
+        // The lab's own client certificate, for what it asks etcd.
+        let observer = ca.issue("twofa lab observer", &["lab-observer"])?;
+        write_private(&sec.join("observer-cert"), &observer.cert_pem, None)?;
+        write_private(&sec.join("observer-key"), &observer.key_pem, None)?;
 
         let root = util::root();
         let subs = config::Substitutions::load(&root)?;
@@ -336,6 +371,22 @@ impl Lab {
             std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o400))?;
             chown(&p, "postgres")?;
         }
+        // What etcd's LoadCredential= gives it: the same certificate, key
+        // and CA, readable by the etcd user.
+        let creds = d.join("etcd-credentials");
+        std::fs::create_dir_all(&creds)?;
+        for (name, content) in [
+            ("etcd-cert", issued.cert_pem.as_str()),
+            ("etcd-key", issued.key_pem.as_str()),
+            ("etcd-ca", ca.cert_pem().as_str()),
+        ] {
+            let p = creds.join(name);
+            std::fs::write(&p, content)?;
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o400))?;
+            chown(&p, "etcd")?;
+        }
+        std::fs::set_permissions(&creds, std::fs::Permissions::from_mode(0o500))?;
+        chown(&creds, "etcd")?;
         Ok(())
     }
 
@@ -594,7 +645,7 @@ impl Lab {
     /// The Patroni leader, asked of every reachable member's REST API.
     pub fn db_leader(&self) -> Option<String> {
         self.topo.by_role(Role::Db).find_map(|n| {
-            match self.get(&n.address, self.topo.ports.patroni_api, "/primary") {
+            match self.get_tls(&n.address, self.topo.ports.patroni_api, "/primary") {
                 Ok((200, _)) => Some(n.name.clone()),
                 _ => None,
             }
@@ -603,7 +654,7 @@ impl Lab {
 
     pub fn patroni_cluster(&self) -> Option<Value> {
         self.topo.by_role(Role::Db).find_map(|n| {
-            match self.get(&n.address, self.topo.ports.patroni_api, "/cluster") {
+            match self.get_tls(&n.address, self.topo.ports.patroni_api, "/cluster") {
                 Ok((200, body)) => serde_json::from_str(&body).ok(),
                 _ => None,
             }
@@ -612,7 +663,7 @@ impl Lab {
 
     pub fn patroni_config(&self) -> Option<Value> {
         self.topo.by_role(Role::Db).find_map(|n| {
-            match self.get(&n.address, self.topo.ports.patroni_api, "/config") {
+            match self.get_tls(&n.address, self.topo.ports.patroni_api, "/config") {
                 Ok((200, body)) => serde_json::from_str(&body).ok(),
                 _ => None,
             }
@@ -748,7 +799,7 @@ impl Lab {
         self.wait_for("etcd", Duration::from_secs(30), |lab| {
             for n in &dbs {
                 lab.alive_or_fail(&n.name, Service::Etcd)?;
-                match lab.get(&n.address, lab.topo.ports.etcd_client, "/health") {
+                match lab.get_tls(&n.address, lab.topo.ports.etcd_client, "/health") {
                     Ok((200, b)) if b.contains("true") => {}
                     other => {
                         return Ok(Some(format!("{}: etcd /health: {}", n.name, show(&other))))
@@ -782,6 +833,8 @@ impl Lab {
         mark("patroni replicas", &mut since);
         let replication_tls = self.check_replication_tls()?;
         eprintln!("==> replication over TLS: {replication_tls}");
+        let control_plane_tls = self.check_control_plane_tls()?;
+        eprintln!("==> etcd and Patroni's REST API over TLS: {control_plane_tls}");
         // The check is not part of the bring-up's phases.
         since = Instant::now();
 
@@ -821,6 +874,7 @@ impl Lab {
             "patroni_version": PATRONI_VERSION,
             "versions": versions,
             "replication_tls": replication_tls,
+            "control_plane_tls": control_plane_tls,
         }))
     }
 
@@ -990,6 +1044,48 @@ impl Lab {
             "walsenders_with_tls_and_client_certificate": format!("{tls} of {all}"),
             "refused": refused,
         }))
+    }
+
+    /// etcd (client port) and Patroni's REST API take only TLS clients that
+    /// show a certificate from the cluster CA: on every db node a plain
+    /// HTTP request and a TLS request without a client certificate get no
+    /// answer (an error, or etcd's 400 to plain HTTP), while the lab's own
+    /// requests (every wait and observation) go over TLS with one.
+    fn check_control_plane_tls(&self) -> Result<Value> {
+        let sec = self.secrets();
+        let anonymous = net::tls_client_with(&sec.join("cluster-ca"), None)?;
+        let ns = self.client_ns();
+        let mut out = serde_json::Map::new();
+        for n in self.topo.by_role(Role::Db) {
+            for (service, port, path) in [
+                ("etcd", self.topo.ports.etcd_client, "/health"),
+                ("patroni", self.topo.ports.patroni_api, "/cluster"),
+            ] {
+                let shown = |r: &Result<(u16, String)>| match r {
+                    Ok((code, _)) => format!("HTTP {code}"),
+                    Err(e) => format!("refused: {e:#}"),
+                };
+                let plain = net::get_from(&ns, &n.address, port, path, short());
+                let no_cert =
+                    net::https_get_from(&ns, &n.address, port, path, short(), anonymous.clone());
+                let with_cert = self.get_tls(&n.address, port, path);
+                let answered = |r: &Result<(u16, String)>| matches!(r, Ok((200, _)));
+                ensure!(
+                    !answered(&plain) && !answered(&no_cert) && answered(&with_cert),
+                    "{} {service}: plain HTTP {}, TLS without a client certificate {}, \
+                     with the lab's certificate {}",
+                    n.name,
+                    shown(&plain),
+                    shown(&no_cert),
+                    shown(&with_cert)
+                );
+                out.insert(
+                    format!("{}/{service}", n.name),
+                    json!({"plain": shown(&plain), "tls_without_client_certificate": shown(&no_cert)}),
+                );
+            }
+        }
+        Ok(Value::Object(out))
     }
 
     /// The app's role and database, created once on the new leader.

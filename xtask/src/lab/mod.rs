@@ -13,7 +13,7 @@ mod net;
 mod pause;
 mod procs;
 mod scenario;
-mod topology;
+pub mod topology;
 
 use crate::util;
 use anyhow::{bail, Result};
