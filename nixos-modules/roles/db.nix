@@ -106,7 +106,6 @@ in {
     otherNodesIps = cluster.peers.${node.name};
 
     settings = {
-      # etcd3: etcd 3.6 has no v2 API.
       # The REST API over TLS with this node's certificate; a client
       # (another member, patronictl, the lab, the VM tests) must show one
       # from the cluster CA. Patroni's own requests to the other members
@@ -123,7 +122,8 @@ in {
         cacert = "${dir}/cluster-ca";
       };
 
-      # Over TLS, checking etcd's certificate and showing this node's.
+      # etcd3: etcd 3.6 has no v2 API. Over TLS, checking etcd's
+      # certificate and showing this node's.
       etcd3 = {
         hosts = cluster.etcdHosts;
         protocol = "https";
