@@ -52,7 +52,7 @@ in {
   # As /32 networks: the service parses CIDRs (a bare address is refused).
   trustedProxies = map (a: "${a}/32") (addressesOf proxies ++ [network.vip]);
 
-  etcdInitialCluster = map (n: "${n.name}=http://${n.address}:${toString ports.etcd_peer}") dbs;
+  etcdInitialCluster = map (n: "${n.name}=https://${n.address}:${toString ports.etcd_peer}") dbs;
   etcdHosts = map (n: "${n.address}:${toString ports.etcd_client}") dbs;
 
   appBackends =

@@ -154,12 +154,25 @@ let
       ETCD_LISTEN_CLIENT_URLS = join "," e.listenClientUrls;
       ETCD_LISTEN_PEER_URLS = join "," e.listenPeerUrls;
       ETCD_INITIAL_ADVERTISE_PEER_URLS = join "," e.initialAdvertisePeerUrls;
-      ETCD_PEER_CLIENT_CERT_AUTH = "";
-      ETCD_CLIENT_CERT_AUTH = "";
+      ETCD_PEER_CLIENT_CERT_AUTH = toString (e.peerClientCertAuth or false);
+      ETCD_CLIENT_CERT_AUTH = toString (e.clientCertAuth or false);
       ETCD_INITIAL_CLUSTER = join "," e.initialCluster;
       ETCD_INITIAL_CLUSTER_STATE = "new";
       ETCD_INITIAL_CLUSTER_TOKEN = e.initialClusterToken;
     }
+    # The certificate files, left out while unset (the module's null
+    # filter); the peer ones default to the client ones, as there.
+    // (let
+      certs = {
+        ETCD_CERT_FILE = e.certFile or null;
+        ETCD_KEY_FILE = e.keyFile or null;
+        ETCD_TRUSTED_CA_FILE = e.trustedCaFile or null;
+        ETCD_PEER_CERT_FILE = e.peerCertFile or e.certFile or null;
+        ETCD_PEER_KEY_FILE = e.peerKeyFile or e.keyFile or null;
+        ETCD_PEER_TRUSTED_CA_FILE = e.peerTrustedCaFile or e.trustedCaFile or null;
+      };
+    in
+      builtins.removeAttrs certs (builtins.filter (n: certs.${n} == null) (builtins.attrNames certs)))
     // builtins.listToAttrs (map (n: {
       name = "ETCD_${n}";
       value = e.extraConf.${n};

@@ -21,6 +21,9 @@
   addrSet = addresses: "{ ${lib.concatStringsSep ", " addresses} }";
   hba = type: database: user: addresses:
     map (a: "${type} ${database} ${user} ${a}/32 scram-sha-256") addresses;
+  # TLS, and a client certificate the cluster CA signed, besides the password.
+  hbaTls = database: user: addresses:
+    map (a: "hostssl ${database} ${user} ${a}/32 scram-sha-256 clientcert=verify-ca") addresses;
 
   # Runs once, when Patroni initialises the cluster: the app's role and
   # database, with the password gathered at boot (never in the store). Patroni passes the superuser connection URL as $1.
@@ -37,16 +40,36 @@
   # etcd's leadership to another member, so that one crash never takes
   # both leaders (the script says why that costs a failover a whole ttl).
   leaderAway = pkgs.writeText "etcd-leader-away.py" (builtins.readFile ./etcd-leader-away.py);
-  leaderAwayCallback = "${pkgs.python3.interpreter} ${leaderAway} --etcd http://127.0.0.1:${toString ports.etcd_client}";
+  # It dials this node's address (its certificate names no 127.0.0.1) and
+  # shows the node's certificate, as Patroni does.
+  leaderAwayCallback = lib.concatStringsSep " " [
+    "${pkgs.python3.interpreter} ${leaderAway}"
+    "--etcd https://${node.address}:${toString ports.etcd_client}"
+    "--cacert ${dir}/cluster-ca --cert ${dir}/db-tls-cert --key ${dir}/db-tls-key"
+  ];
+  # etcd reads the node's certificate, key and the cluster CA as systemd
+  # credentials (the secrets belong to the patroni user).
+  etcdCredentials = "/run/credentials/etcd.service";
 in {
   services.etcd = {
     enable = true;
     inherit (node) name;
-    # The node address for the peers, 127.0.0.1 for local tools (etcdctl).
-    listenClientUrls = ["http://${node.address}:${toString ports.etcd_client}" "http://127.0.0.1:${toString ports.etcd_client}"];
-    advertiseClientUrls = ["http://${node.address}:${toString ports.etcd_client}"];
-    listenPeerUrls = ["http://${node.address}:${toString ports.etcd_peer}"];
-    initialAdvertisePeerUrls = ["http://${node.address}:${toString ports.etcd_peer}"];
+    # The node address for the peers, 127.0.0.1 for local tools (etcdctl,
+    # which must then skip the host name check or dial the node address).
+    # TLS both ways, clients and peers alike must show a certificate from
+    # the cluster CA.
+    listenClientUrls = ["https://${node.address}:${toString ports.etcd_client}" "https://127.0.0.1:${toString ports.etcd_client}"];
+    advertiseClientUrls = ["https://${node.address}:${toString ports.etcd_client}"];
+    listenPeerUrls = ["https://${node.address}:${toString ports.etcd_peer}"];
+    initialAdvertisePeerUrls = ["https://${node.address}:${toString ports.etcd_peer}"];
+    certFile = "${etcdCredentials}/etcd-cert";
+    keyFile = "${etcdCredentials}/etcd-key";
+    trustedCaFile = "${etcdCredentials}/etcd-ca";
+    clientCertAuth = true;
+    peerCertFile = "${etcdCredentials}/etcd-cert";
+    peerKeyFile = "${etcdCredentials}/etcd-key";
+    peerTrustedCaFile = "${etcdCredentials}/etcd-ca";
+    peerClientCertAuth = true;
     initialCluster = cluster.etcdInitialCluster;
     initialClusterToken = "twofa-${top.patroni.scope}";
     extraConf = {
@@ -57,8 +80,20 @@ in {
       PRE_VOTE = lib.boolToString top.etcd.pre_vote;
     };
   };
-  # The module waits 30 s before restarting a failed etcd.
-  systemd.services.etcd.serviceConfig.RestartSec = lib.mkForce "2s";
+  systemd.services.etcd = {
+    # The module waits 30 s before restarting a failed etcd.
+    serviceConfig.RestartSec = lib.mkForce "2s";
+    serviceConfig.LoadCredential = [
+      "etcd-cert:${dir}/db-tls-cert"
+      "etcd-key:${dir}/db-tls-key"
+      "etcd-ca:${dir}/cluster-ca"
+    ];
+    # The credentials exist once twofa-secrets.service has gathered them;
+    # until then etcd fails to start and retries, however often it takes.
+    wants = ["twofa-secrets.service"];
+    after = ["twofa-secrets.service"];
+    startLimitIntervalSec = 0;
+  };
 
   services.patroni = {
     enable = true;
@@ -71,8 +106,31 @@ in {
     otherNodesIps = cluster.peers.${node.name};
 
     settings = {
-      # etcd3: etcd 3.6 has no v2 API.
-      etcd3.hosts = cluster.etcdHosts;
+      # The REST API over TLS with this node's certificate; a client
+      # (another member, patronictl, the lab, the VM tests) must show one
+      # from the cluster CA. Patroni's own requests to the other members
+      # (ctl) check their certificate and show this node's.
+      restapi = {
+        certfile = "${dir}/db-tls-cert";
+        keyfile = "${dir}/db-tls-key";
+        cafile = "${dir}/cluster-ca";
+        verify_client = "required";
+      };
+      ctl = {
+        certfile = "${dir}/db-tls-cert";
+        keyfile = "${dir}/db-tls-key";
+        cacert = "${dir}/cluster-ca";
+      };
+
+      # etcd3: etcd 3.6 has no v2 API. Over TLS, checking etcd's
+      # certificate and showing this node's.
+      etcd3 = {
+        hosts = cluster.etcdHosts;
+        protocol = "https";
+        cacert = "${dir}/cluster-ca";
+        cert = "${dir}/db-tls-cert";
+        key = "${dir}/db-tls-key";
+      };
 
       bootstrap = {
         dcs = {
@@ -110,11 +168,26 @@ in {
           on_start = leaderAwayCallback;
           on_role_change = leaderAwayCallback;
         };
-        authentication = {
+        # Replication (walreceiver, pg_basebackup, Patroni's timeline
+        # checks) and pg_rewind dial the leader's address over TLS and check
+        # that its certificate chains to the cluster CA and names that
+        # address; they show this node's own certificate, which pg_hba
+        # requires (clientcert=verify-ca). libpq ignores the ssl settings
+        # on a Unix socket, which is how Patroni reaches its own
+        # PostgreSQL for replication (use_unix_socket_repl).
+        authentication = let
+          tls = {
+            sslmode = "verify-full";
+            sslrootcert = "${dir}/cluster-ca";
+            sslcert = "${dir}/db-tls-cert";
+            sslkey = "${dir}/db-tls-key";
+          };
+        in {
           superuser.username = "postgres";
-          replication.username = "replicator";
-          rewind.username = "rewind_user";
+          replication = tls // {username = "replicator";};
+          rewind = tls // {username = "rewind_user";};
         };
+        use_unix_socket_repl = true;
         parameters = {
           # The module creates no /run/postgresql.
           unix_socket_directories = socketDir;
@@ -128,18 +201,20 @@ in {
           ssl_min_protocol_version = "TLSv1.2";
         };
         # Patroni checks a replica's timeline over a replication connection
-        # to its own PostgreSQL on 127.0.0.1 ("all" does not match
-        # replication): without the third line a node that rejoins after a
-        # failover cannot read its own timeline.
+        # to its own PostgreSQL, on the Unix socket ("all" does not match
+        # replication): without the second line a node that rejoins after a
+        # failover cannot read its own timeline. Between the nodes,
+        # replication and pg_rewind only over TLS with a certificate from
+        # the cluster CA.
         pg_hba =
           [
             "local all all scram-sha-256"
+            "local replication replicator scram-sha-256"
             "host all all 127.0.0.1/32 scram-sha-256"
-            "host replication replicator 127.0.0.1/32 scram-sha-256"
           ]
           ++ hba "host" "all" "postgres" cluster.dbAddresses
-          ++ hba "host" "replication" "replicator" cluster.dbAddresses
-          ++ hba "host" "all" "rewind_user" cluster.dbAddresses
+          ++ hbaTls "replication" "replicator" cluster.dbAddresses
+          ++ hbaTls "all" "rewind_user" cluster.dbAddresses
           # The apps only over TLS (they verify the server: sslmode=verify-full).
           ++ hba "hostssl" top.app.database top.app.database_user cluster.appAddresses;
       };

@@ -71,6 +71,11 @@ RECOVERY = {
 LOAD_UNIT = "twofa-load"
 LOAD_DIR = "/tmp/twofa-load"
 TWOFA = "/run/current-system/sw/bin/twofa"
+# A db node's secrets (twofa.runtimeSecretsDir): etcd and Patroni's REST API
+# take only TLS clients that show a certificate from the cluster CA; the
+# driver asks from the db node itself, with that node's certificate.
+SECRETS = "/run/twofa-secrets"
+DB_TLS = f"--cacert {SECRETS}/cluster-ca --cert {SECRETS}/db-tls-cert --key {SECRETS}/db-tls-key"
 # Steps that inject a fault, and steps that heal one: the load hears of each
 # through its control file (`twofa probe load --control-file`).
 FAULTS = ("crash", "block", "stop_service", "restart_service", "pause")
@@ -274,7 +279,7 @@ class Cluster:
         for name in self.up(self.of_role("db")):
             address = self.nodes[name]["address"]
             status, _ = self.vms[name].execute(
-                f"curl -sf -o /dev/null --max-time 2 http://{address}:{port}/primary"
+                f"curl -sf -o /dev/null --max-time 2 {DB_TLS} https://{address}:{port}/primary"
             )
             if status == 0:
                 return name
@@ -295,7 +300,7 @@ class Cluster:
         for name in self.up(self.of_role("db")):
             address = self.nodes[name]["address"]
             status, _ = self.vms[name].execute(
-                f"curl -sf --max-time 2 http://{address}:{port}/metrics | grep -qx 'etcd_server_is_leader 1'"
+                f"curl -sf --max-time 2 {DB_TLS} https://{address}:{port}/metrics | grep -qx 'etcd_server_is_leader 1'"
             )
             if status == 0:
                 return name
@@ -324,7 +329,7 @@ class Cluster:
         port = self.ports["patroni_api"]
         for name in self.up(self.of_role("db")):
             address = self.nodes[name]["address"]
-            status, out = self.vms[name].execute(f"curl -sf --max-time 2 http://{address}:{port}/cluster")
+            status, out = self.vms[name].execute(f"curl -sf --max-time 2 {DB_TLS} https://{address}:{port}/cluster")
             if status == 0:
                 state: dict[str, Any] = json.loads(out)
                 return state

@@ -395,7 +395,7 @@ fn derived(t: &Value) -> Result<Value> {
         "databaseUrl": database_url,
         "trustedProxies": trusted,
         "etcdInitialCluster": dbs.iter().map(|n| format!(
-            "{}=http://{}:{}", s(&n["name"]).unwrap_or_default(), s(&n["address"]).unwrap_or_default(), ports["etcd_peer"]
+            "{}=https://{}:{}", s(&n["name"]).unwrap_or_default(), s(&n["address"]).unwrap_or_default(), ports["etcd_peer"]
         )).collect::<Vec<_>>(),
         "etcdHosts": dbs.iter().map(|n| format!(
             "{}:{}", s(&n["address"]).unwrap_or_default(), ports["etcd_client"]
@@ -754,6 +754,7 @@ fn lab_files(root: &Path) -> Result<()> {
     ));
     let subs = config::Substitutions::load(root)?;
     let modules = config::module_files(root)?;
+    let topo = crate::lab::topology::Topology::load(&root.join("vm-tests/topology.toml"))?;
     let work = util::target_dir().join("nix-lab-files");
     let cert = util::target_dir().join("nix-render/haproxy.pem");
     for (node, module) in &modules {
@@ -766,6 +767,7 @@ fn lab_files(root: &Path) -> Result<()> {
             node_dir: dir.display().to_string(),
             twofa_bin: "/usr/bin/true".into(),
             repo: root.display().to_string(),
+            address: topo.node(node)?.address.clone(),
         };
         let files = subs.apply(node, module, &vars)?;
         for (name, content) in &files {

@@ -8,11 +8,12 @@ use super::procs::{self, Spec};
 use super::topology::{Node, Role, Topology};
 use super::KEEPALIVED_SCRIPT_USER;
 use crate::{deps, util};
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, ensure, Context, Result};
 use serde_json::{json, Value};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Patroni, pinned to the version nixpkgs 25.11 ships
@@ -130,6 +131,31 @@ impl Lab {
         net::get_from(&self.client_ns(), addr, port, path, short())
     }
 
+    /// The lab's TLS client for etcd and Patroni's REST API: their
+    /// certificates checked against the lab's cluster CA and the address
+    /// dialled, the lab's own client certificate shown (neither takes a
+    /// client without one).
+    pub fn observer_tls(&self) -> Result<Arc<rustls::ClientConfig>> {
+        let sec = self.secrets();
+        net::tls_client(
+            &sec.join("cluster-ca"),
+            &sec.join("observer-cert"),
+            &sec.join("observer-key"),
+        )
+    }
+
+    /// GET over TLS from the client's namespace (etcd, Patroni's REST API).
+    pub fn get_tls(&self, addr: &str, port: u16, path: &str) -> Result<(u16, String)> {
+        net::https_get_from(
+            &self.client_ns(),
+            addr,
+            port,
+            path,
+            short(),
+            self.observer_tls()?,
+        )
+    }
+
     // ---------------------------------------------------------------- setup
 
     /// Everything that does not depend on the network: packages, users, the
@@ -234,6 +260,11 @@ impl Lab {
             node_dir: self.node_dir(node).display().to_string(),
             twofa_bin: self.twofa_bin().display().to_string(),
             repo: util::root().display().to_string(),
+            address: self
+                .topo
+                .node(node)
+                .map(|n| n.address.clone())
+                .unwrap_or_default(),
         }
     }
 
@@ -274,6 +305,10 @@ impl Lab {
         // "TLS between the nodes"), made afresh at every `lab up`.
         let ca = crate::certs::Ca::new("twofa lab cluster CA")?;
         std::fs::write(sec.join("cluster-ca"), ca.cert_pem())?;
+        // The lab's own client certificate, for what it asks etcd.
+        let observer = ca.issue("twofa lab observer", &["lab-observer"])?;
+        write_private(&sec.join("observer-cert"), &observer.cert_pem, None)?;
+        write_private(&sec.join("observer-key"), &observer.key_pem, None)?;
 
         let root = util::root();
         let subs = config::Substitutions::load(&root)?;
@@ -336,6 +371,22 @@ impl Lab {
             std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o400))?;
             chown(&p, "postgres")?;
         }
+        // What etcd's LoadCredential= gives it: the same certificate, key
+        // and CA, readable by the etcd user.
+        let creds = d.join("etcd-credentials");
+        std::fs::create_dir_all(&creds)?;
+        for (name, content) in [
+            ("etcd-cert", issued.cert_pem.as_str()),
+            ("etcd-key", issued.key_pem.as_str()),
+            ("etcd-ca", ca.cert_pem().as_str()),
+        ] {
+            let p = creds.join(name);
+            std::fs::write(&p, content)?;
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o400))?;
+            chown(&p, "etcd")?;
+        }
+        std::fs::set_permissions(&creds, std::fs::Permissions::from_mode(0o500))?;
+        chown(&creds, "etcd")?;
         Ok(())
     }
 
@@ -594,7 +645,7 @@ impl Lab {
     /// The Patroni leader, asked of every reachable member's REST API.
     pub fn db_leader(&self) -> Option<String> {
         self.topo.by_role(Role::Db).find_map(|n| {
-            match self.get(&n.address, self.topo.ports.patroni_api, "/primary") {
+            match self.get_tls(&n.address, self.topo.ports.patroni_api, "/primary") {
                 Ok((200, _)) => Some(n.name.clone()),
                 _ => None,
             }
@@ -603,7 +654,7 @@ impl Lab {
 
     pub fn patroni_cluster(&self) -> Option<Value> {
         self.topo.by_role(Role::Db).find_map(|n| {
-            match self.get(&n.address, self.topo.ports.patroni_api, "/cluster") {
+            match self.get_tls(&n.address, self.topo.ports.patroni_api, "/cluster") {
                 Ok((200, body)) => serde_json::from_str(&body).ok(),
                 _ => None,
             }
@@ -612,7 +663,7 @@ impl Lab {
 
     pub fn patroni_config(&self) -> Option<Value> {
         self.topo.by_role(Role::Db).find_map(|n| {
-            match self.get(&n.address, self.topo.ports.patroni_api, "/config") {
+            match self.get_tls(&n.address, self.topo.ports.patroni_api, "/config") {
                 Ok((200, body)) => serde_json::from_str(&body).ok(),
                 _ => None,
             }
@@ -759,7 +810,7 @@ impl Lab {
         self.wait_for("etcd", Duration::from_secs(30), |lab| {
             for n in &dbs {
                 lab.alive_or_fail(&n.name, Service::Etcd)?;
-                match lab.get(&n.address, lab.topo.ports.etcd_client, "/health") {
+                match lab.get_tls(&n.address, lab.topo.ports.etcd_client, "/health") {
                     Ok((200, b)) if b.contains("true") => {}
                     other => {
                         return Ok(Some(format!("{}: etcd /health: {}", n.name, show(&other))))
@@ -791,6 +842,12 @@ impl Lab {
             Ok(lab.db_unhealthy())
         })?;
         mark("patroni replicas", &mut since);
+        let replication_tls = self.check_replication_tls()?;
+        eprintln!("==> replication over TLS: {replication_tls}");
+        let control_plane_tls = self.check_control_plane_tls()?;
+        eprintln!("==> etcd and Patroni's REST API over TLS: {control_plane_tls}");
+        // The check is not part of the bring-up's phases.
+        since = Instant::now();
 
         let apps: Vec<Node> = self.topo.by_role(Role::App).cloned().collect();
         for n in &apps {
@@ -827,6 +884,8 @@ impl Lab {
             "phases_s": phases,
             "patroni_version": PATRONI_VERSION,
             "versions": versions,
+            "replication_tls": replication_tls,
+            "control_plane_tls": control_plane_tls,
         }))
     }
 
@@ -933,6 +992,113 @@ impl Lab {
         )
     }
 
+    /// Replication between the db nodes goes over TLS with a client
+    /// certificate, and nothing else gets in: every walsender on the leader
+    /// shows TLS and the replica's certificate (`pg_stat_ssl.client_dn`),
+    /// and from a replica's namespace a replication connection without TLS,
+    /// or with TLS but no certificate, is refused by the server's host-based authentication.
+    fn check_replication_tls(&self) -> Result<Value> {
+        let leader = self.db_leader().context("no leader")?;
+        let replicas: Vec<Node> = self
+            .topo
+            .by_role(Role::Db)
+            .filter(|n| n.name != leader)
+            .cloned()
+            .collect();
+        let counts = self.psql(
+            &leader,
+            "postgres",
+            "SELECT count(*), count(*) FILTER (WHERE s.ssl AND s.client_dn IS NOT NULL) \
+             FROM pg_stat_replication r JOIN pg_stat_ssl s USING (pid)",
+        )?;
+        let (all, tls) = counts
+            .trim()
+            .split_once('|')
+            .with_context(|| format!("pg_stat_replication: {counts:?}"))?;
+        ensure!(
+            all == replicas.len().to_string() && tls == all,
+            "{leader}: {tls} of {all} walsenders over TLS with a client certificate, \
+             {} replicas expected",
+            replicas.len()
+        );
+        let address = &self.topo.node(&leader)?.address;
+        let from = &replicas.first().context("no replica")?.name;
+        let mut refused = serde_json::Map::new();
+        for (what, mode, expect) in [
+            ("without TLS", "sslmode=disable", "no encryption"),
+            (
+                "TLS without a client certificate",
+                "sslmode=require sslcert=/nonexistent sslkey=/nonexistent",
+                "certificate",
+            ),
+        ] {
+            let conn = format!(
+                "host={address} port={} user=replicator dbname=replication replication=true \
+                 connect_timeout=3 {mode}",
+                self.topo.ports.postgres
+            );
+            match self.psql_conn(from, &conn, &self.secret("replication")?, "IDENTIFY_SYSTEM") {
+                Ok(out) => {
+                    bail!("{from} → {leader}: a replication connection {what} was accepted: {out}")
+                }
+                Err(e) => {
+                    let e = format!("{e:#}");
+                    ensure!(
+                        e.contains(expect),
+                        "{from} → {leader}: a replication connection {what} failed, but not as the host-based authentication refuses it: {e}"
+                    );
+                    refused.insert(what.to_string(), Value::String(e));
+                }
+            }
+        }
+        Ok(json!({
+            "walsenders_with_tls_and_client_certificate": format!("{tls} of {all}"),
+            "refused": refused,
+        }))
+    }
+
+    /// etcd (client port) and Patroni's REST API take only TLS clients that
+    /// show a certificate from the cluster CA: on every db node a plain
+    /// HTTP request and a TLS request without a client certificate get no
+    /// answer (an error, or etcd's 400 to plain HTTP), while the lab's own
+    /// requests (every wait and observation) go over TLS with one.
+    fn check_control_plane_tls(&self) -> Result<Value> {
+        let sec = self.secrets();
+        let anonymous = net::tls_client_with(&sec.join("cluster-ca"), None)?;
+        let ns = self.client_ns();
+        let mut out = serde_json::Map::new();
+        for n in self.topo.by_role(Role::Db) {
+            for (service, port, path) in [
+                ("etcd", self.topo.ports.etcd_client, "/health"),
+                ("patroni", self.topo.ports.patroni_api, "/cluster"),
+            ] {
+                let shown = |r: &Result<(u16, String)>| match r {
+                    Ok((code, _)) => format!("HTTP {code}"),
+                    Err(e) => format!("refused: {e:#}"),
+                };
+                let plain = net::get_from(&ns, &n.address, port, path, short());
+                let no_cert =
+                    net::https_get_from(&ns, &n.address, port, path, short(), anonymous.clone());
+                let with_cert = self.get_tls(&n.address, port, path);
+                let answered = |r: &Result<(u16, String)>| matches!(r, Ok((200, _)));
+                ensure!(
+                    !answered(&plain) && !answered(&no_cert) && answered(&with_cert),
+                    "{} {service}: plain HTTP {}, TLS without a client certificate {}, \
+                     with the lab's certificate {}",
+                    n.name,
+                    shown(&plain),
+                    shown(&no_cert),
+                    shown(&with_cert)
+                );
+                out.insert(
+                    format!("{}/{service}", n.name),
+                    json!({"plain": shown(&plain), "tls_without_client_certificate": shown(&no_cert)}),
+                );
+            }
+        }
+        Ok(Value::Object(out))
+    }
+
     /// The app's role and database, created once on the new leader.
     fn create_app_database(&self) -> Result<()> {
         let leader = self.db_leader().context("no leader")?;
@@ -956,6 +1122,11 @@ impl Lab {
             "host=127.0.0.1 port={} user=postgres dbname={db} connect_timeout=3",
             self.topo.ports.postgres
         );
+        self.psql_conn(node, &conn, &self.secret("superuser")?, sql)
+    }
+
+    /// Runs SQL with psql in a node's namespace over the connection `conn`.
+    fn psql_conn(&self, node: &str, conn: &str, password: &str, sql: &str) -> Result<String> {
         // Not util::output: its error message would show the password.
         let out = Command::new("ip")
             .args([
@@ -967,11 +1138,11 @@ impl Lab {
                 "-v",
                 "ON_ERROR_STOP=1",
                 "-qAt",
-                &conn,
+                conn,
                 "-c",
                 sql,
             ])
-            .env("PGPASSWORD", self.secret("superuser")?)
+            .env("PGPASSWORD", password)
             .output()
             .context("running psql")?;
         if !out.status.success() {

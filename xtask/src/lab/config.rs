@@ -69,6 +69,8 @@ pub struct Vars {
     pub twofa_bin: String,
     /// The repository's checkout (scripts the images take from the store).
     pub repo: String,
+    /// The node's address in the topology.
+    pub address: String,
 }
 
 impl Vars {
@@ -76,6 +78,7 @@ impl Vars {
         s.replace("{node_dir}", &self.node_dir)
             .replace("{twofa_bin}", &self.twofa_bin)
             .replace("{repo}", &self.repo)
+            .replace("{address}", &self.address)
     }
 }
 
@@ -362,6 +365,7 @@ mod tests {
             node_dir: "/lab/n1".into(),
             twofa_bin: "/lab/bin/twofa".into(),
             repo: "/src/twofa".into(),
+            address: "10.0.0.1".into(),
         }
     }
 

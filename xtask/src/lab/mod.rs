@@ -14,7 +14,7 @@ mod overload;
 mod pause;
 mod procs;
 mod scenario;
-mod topology;
+pub mod topology;
 
 use crate::util;
 use anyhow::{bail, Result};

@@ -52,7 +52,7 @@ fn with_comm(node: &str, comm: &str) -> Vec<u32> {
 /// answer, so resolve before pausing.
 pub fn etcd_leader(lab: &Lab) -> Option<String> {
     lab.topo.by_role(Role::Db).find_map(|n| {
-        match lab.get(&n.address, lab.topo.ports.etcd_client, "/metrics") {
+        match lab.get_tls(&n.address, lab.topo.ports.etcd_client, "/metrics") {
             Ok((200, body)) if body.lines().any(|l| l.trim() == "etcd_server_is_leader 1") => {
                 Some(n.name.clone())
             }

@@ -128,13 +128,15 @@ struct PrimaryWatch {
 }
 
 impl PrimaryWatch {
-    fn start(lab: &Lab) -> PrimaryWatch {
+    fn start(lab: &Lab) -> Result<PrimaryWatch> {
         let dbs: Vec<(String, String)> = lab
             .topo
             .by_role(Role::Db)
             .map(|n| (n.name.clone(), n.address.clone()))
             .collect();
         let port = lab.topo.ports.patroni_api;
+        // Patroni's REST API speaks TLS and wants a client certificate.
+        let tls = lab.observer_tls()?;
         let stop = Arc::new(AtomicBool::new(false));
         let max = Arc::new(Mutex::new((0usize, Vec::new())));
         let (s, m) = (stop.clone(), max.clone());
@@ -144,12 +146,13 @@ impl PrimaryWatch {
                     .iter()
                     .filter(|(name, addr)| {
                         matches!(
-                            net::get_from(
+                            net::https_get_from(
                                 &net::ns(name),
                                 addr,
                                 port,
                                 "/primary",
-                                Duration::from_millis(400)
+                                Duration::from_millis(400),
+                                tls.clone(),
                             ),
                             Ok((200, _))
                         )
@@ -164,11 +167,11 @@ impl PrimaryWatch {
                 std::thread::sleep(Duration::from_millis(250));
             }
         });
-        PrimaryWatch {
+        Ok(PrimaryWatch {
             stop,
             max,
             handle: Some(handle),
-        }
+        })
     }
 
     fn finish(mut self) -> (usize, Vec<String>) {
@@ -919,7 +922,7 @@ pub fn run_one(lab: &Lab, name: &str, full: bool, seed: Option<u64>) -> Result<b
     let started = Instant::now();
     let leader_before = lab.db_leader();
     let vip_before = lab.proxy_master();
-    let watch = PrimaryWatch::start(lab);
+    let watch = PrimaryWatch::start(lab)?;
     let mut run = Run {
         lab,
         scenario: &scenario,
