@@ -32,17 +32,19 @@ pub async fn forged_ip(args: ForgedIpArgs) -> Result<i32> {
     let csrf =
         crate::client::hidden(&body, "csrf_token").context("GET /login has no csrf_token")?;
     let run = flow::run_id();
-    let mut failures = 0;
-    let mut first_429 = None;
-    let mut retry_after: Option<u64> = None;
     let mut trace = Vec::new();
-    for i in 0..args.cap + 5 {
+    let mut attempt = 0usize;
+    // One wrong password with a forged X-Forwarded-For: its status and
+    // Retry-After.
+    let mut wrong_password = || {
+        attempt += 1;
+        let i = attempt;
         let form = [
-            ("csrf_token", csrf.as_str()),
-            ("email", &format!("forged-{run}-{i}@example.test")),
-            ("password", "not the password at all"),
+            ("csrf_token", csrf.clone()),
+            ("email", format!("forged-{run}-{i}@example.test")),
+            ("password", "not the password at all".to_string()),
         ];
-        let response = http
+        let request = http
             .post(format!("{base}/login"))
             .header(reqwest::header::COOKIE, cookies.join("; "))
             // What a client may claim: another address in each request,
@@ -52,25 +54,59 @@ pub async fn forged_ip(args: ForgedIpArgs) -> Result<i32> {
                 "x-forwarded-for",
                 format!("198.51.100.{}, 10.0.0.1", i % 250),
             )
-            .form(&form)
-            .send()
-            .await?;
-        let response_retry_after = response
-            .headers()
-            .get("retry-after")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
-        let status = response.status().as_u16();
-        trace.push(status.to_string());
-        match status {
-            401 => failures += 1,
-            429 => {
-                first_429 = Some(i + 1);
-                retry_after = response_retry_after;
-                break;
+            .form(&form);
+        async move {
+            let response = request.send().await?;
+            let retry_after = response
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok());
+            let status = response.status().as_u16();
+            match status {
+                401 | 429 => Ok((status, retry_after)),
+                s => Err(anyhow!("unexpected {s} on attempt {i}")),
             }
-            s => return Err(anyhow!("unexpected {s} on attempt {}", i + 1)),
         }
+    };
+    // This source's window of failed logins runs a minute from the claim
+    // that opened it, and every sign-in from this address (the load's, the
+    // steps before) opens one. A window opened before this probe could
+    // lapse in the middle of the count and start a new one at 1, so the
+    // count is made in a window this probe opens: fill whatever window is
+    // open until the first 429, wait until it has passed, then count.
+    let mut filled = 0;
+    loop {
+        let (status, retry_after) = wrong_password().await?;
+        trace.push(status.to_string());
+        if status == 429 {
+            let wait = retry_after.unwrap_or(60).min(61) + 1;
+            eprintln!("probe forged-ip: a window was open ({filled} more wrong passwords filled it); waiting {wait} s for a fresh one");
+            trace.push(format!("wait {wait}s"));
+            tokio::time::sleep(Duration::from_secs(wait)).await;
+            break;
+        }
+        filled += 1;
+        // Two windows back to back cannot take more than twice the cap.
+        if filled > 2 * args.cap + 2 {
+            return Err(anyhow!(
+                "{filled} wrong passwords from one source and never a 429 (cap {} a minute)",
+                args.cap
+            ));
+        }
+    }
+    let mut failures = 0;
+    let mut first_429 = None;
+    let mut retry_after: Option<u64> = None;
+    for i in 0..args.cap + 5 {
+        let (status, after) = wrong_password().await?;
+        trace.push(status.to_string());
+        if status == 429 {
+            first_429 = Some(i + 1);
+            retry_after = after;
+            break;
+        }
+        failures += 1;
     }
     let metrics = http
         .get(format!("{base}/metrics"))
