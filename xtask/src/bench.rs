@@ -2063,7 +2063,7 @@ impl VipDriver {
 
 /// The markdown of `cargo xtask lab overload`: the machine, then one row per
 /// app count.
-pub(crate) fn vip_markdown(runs: &[VipRun], sources: usize, accounts: usize) -> String {
+pub(crate) fn vip_markdown(runs: &[VipRun], sources: usize, accounts: usize, apps: &str) -> String {
     let m = Machine::read();
     let mut s = String::new();
     let _ = writeln!(
@@ -2071,7 +2071,7 @@ pub(crate) fn vip_markdown(runs: &[VipRun], sources: usize, accounts: usize) -> 
         "`cargo xtask lab overload` at `{}`, {}, on {}; load average {} when the table was written. \
          Each row: {} clients posting the right password back to back through the VIP for {} s \
          ({} accounts in turn; {} source addresses on the client), a `GET /healthz` through the \
-         VIP every 20 ms.\n",
+         VIP every 20 ms; {}.\n",
         m.commit,
         m.date,
         m.describe(),
@@ -2079,7 +2079,8 @@ pub(crate) fn vip_markdown(runs: &[VipRun], sources: usize, accounts: usize) -> 
         runs.first().map_or(0, |r| r.clients),
         runs.first().map_or(0, |r| r.seconds),
         accounts,
-        sources
+        sources,
+        apps
     );
     let _ = writeln!(
         s,

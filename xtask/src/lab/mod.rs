@@ -77,6 +77,11 @@ enum Cmd {
         /// Accounts registered through the VIP and posted to in turn.
         #[arg(long, default_value_t = 400)]
         accounts: usize,
+        /// Cap each app's twofa at this many cores (a cgroup per app), so
+        /// that apps add capacity as separate hosts would; by default the
+        /// apps share the machine's cores.
+        #[arg(long)]
+        app_cpu: Option<f64>,
         /// Leave the lab up afterwards even if this command brought it up.
         #[arg(long)]
         keep: bool,
@@ -149,6 +154,7 @@ pub fn run(args: Args) -> Result<()> {
             clients,
             seconds,
             accounts,
+            app_cpu,
             keep,
             no_build,
         } => {
@@ -156,6 +162,7 @@ pub fn run(args: Args) -> Result<()> {
                 clients,
                 seconds,
                 accounts,
+                app_cpu,
             };
             run_overload(&lab, &o, keep, !no_build)
         }
@@ -173,7 +180,11 @@ fn run_overload(lab: &Lab, o: &overload::Options, keep: bool, build: bool) -> Re
         let sources = o
             .clients
             .min(overload::source_addresses(lab, o.clients)?.len());
-        let md = crate::bench::vip_markdown(&runs, sources, o.accounts);
+        let apps = match o.app_cpu {
+            Some(c) => format!("each app's twofa capped at {c} core(s) by a cgroup of its own"),
+            None => "the apps sharing the machine's cores".to_string(),
+        };
+        let md = crate::bench::vip_markdown(&runs, sources, o.accounts, &apps);
         println!("\n{md}");
         let path = lab.dir.join("results/overload.md");
         std::fs::create_dir_all(lab.dir.join("results"))?;

@@ -22,6 +22,51 @@ pub struct Options {
     pub clients: usize,
     pub seconds: u64,
     pub accounts: usize,
+    /// CPU share of each app's `twofa` (cores), standing in for hosts of
+    /// their own: None leaves the apps to share the machine's cores.
+    pub app_cpu: Option<f64>,
+}
+
+/// The cgroup (v1 `cpu` controller) that caps one app's CPU.
+const CPU_CGROUPS: &str = "/sys/fs/cgroup/cpu";
+
+fn cap_app_cpu(lab: &Lab, app: &str, cores: f64) -> Result<()> {
+    let root = std::path::Path::new(CPU_CGROUPS);
+    if !root.join("cpu.cfs_quota_us").exists() {
+        bail!("--app-cpu needs the cgroup v1 cpu controller at {CPU_CGROUPS}");
+    }
+    if !(0.05..=64.0).contains(&cores) {
+        bail!("--app-cpu {cores}: give a share of cores between 0.05 and 64");
+    }
+    let Some(pid) = lab.service_pid(app, Service::Twofa) else {
+        bail!("{app}: twofa is not running");
+    };
+    let dir = root.join(format!("{}lab-{app}", net::PREFIX));
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    std::fs::write(dir.join("cpu.cfs_period_us"), "100000")?;
+    std::fs::write(
+        dir.join("cpu.cfs_quota_us"),
+        ((cores * 100_000.0) as u64).to_string(),
+    )?;
+    std::fs::write(dir.join("cgroup.procs"), pid.to_string())
+        .with_context(|| format!("moving {app}'s twofa (pid {pid}) into {}", dir.display()))?;
+    Ok(())
+}
+
+/// Moves whatever is left in the apps' cgroups back and removes them.
+fn uncap_apps(apps: &[String]) {
+    let root = std::path::Path::new(CPU_CGROUPS);
+    for app in apps {
+        let dir = root.join(format!("{}lab-{app}", net::PREFIX));
+        if !dir.exists() {
+            continue;
+        }
+        let procs = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
+        for pid in procs.split_whitespace() {
+            let _ = std::fs::write(root.join("cgroup.procs"), pid);
+        }
+        let _ = std::fs::remove_dir(&dir);
+    }
 }
 
 /// Long enough for HAProxy to mark a stopped app down (`check_fall`
@@ -106,6 +151,16 @@ pub fn run(lab: &Lab, o: &Options) -> Result<Vec<bench::VipRun>> {
         ));
         add_addresses(lab, &addrs)?;
     }
+    if let Some(cores) = o.app_cpu {
+        let _t = util::step(&format!("capping each app's twofa at {cores} core(s)"));
+        for a in &apps {
+            if let Err(e) = cap_app_cpu(lab, a, cores) {
+                uncap_apps(&apps);
+                remove_addresses(lab, &addrs);
+                return Err(e);
+            }
+        }
+    }
     let base = format!("http://{}:{}", lab.topo.network.vip, lab.topo.ports.http);
     let sources: Vec<IpAddr> = addrs.iter().map(|&a| IpAddr::V4(a)).collect();
     let (clients, seconds, accounts) = (o.clients, o.seconds, o.accounts);
@@ -143,6 +198,7 @@ pub fn run(lab: &Lab, o: &Options) -> Result<Vec<bench::VipRun>> {
         }
         Ok(runs)
     });
+    uncap_apps(&apps);
     let restarted = (|| -> Result<()> {
         for a in &apps {
             if lab.service_pid(a, Service::Twofa).is_none() {
