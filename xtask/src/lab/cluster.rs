@@ -747,7 +747,7 @@ impl Lab {
                 let Some(node) = self.topo.by_role(Role::Db).find(|n| n.name == name) else {
                     return Some(format!("leader {name} is not a lab node"));
                 };
-                match self.get(&node.address, self.topo.ports.patroni_api, "/primary") {
+                match self.get_tls(&node.address, self.topo.ports.patroni_api, "/primary") {
                     Ok((200, _)) => {}
                     other => return Some(format!("leader {name}: /primary: {}", show(&other))),
                 }
