@@ -1213,24 +1213,13 @@ impl Bench {
         let next = Arc::new(AtomicU64::new(0));
         let mut posters = Vec::new();
         for _ in 0..args.overload_clients.max(1) {
-            let (bench, emails, next) = (self.clone(), emails.clone(), next.clone());
-            posters.push(tokio::spawn(async move {
-                let mut out: Vec<(Duration, u16)> = Vec::new();
-                let mut b = bench.browser();
-                if b.get_form("/login").await.is_err() {
-                    return out;
-                }
-                while Instant::now() < end && !util::interrupted() {
-                    let i = next.fetch_add(1, Ordering::Relaxed) as usize % emails.len();
-                    let t = Instant::now();
-                    let status = b
-                        .post_status("/login", &[("email", &emails[i]), ("password", PASSWORD)])
-                        .await
-                        .map_or(0, |r| r.0);
-                    out.push((t.elapsed(), status));
-                }
-                out
-            }));
+            let b = self.browser();
+            posters.push(tokio::spawn(post_passwords(
+                b,
+                emails.clone(),
+                next.clone(),
+                end,
+            )));
         }
         let health = {
             let http = self.http.clone();
@@ -2004,24 +1993,13 @@ impl VipDriver {
             let next = Arc::new(AtomicU64::new(0));
             let mut posters = Vec::new();
             for _ in 0..clients.max(1) {
-                let (emails, next) = (emails.clone(), next.clone());
-                let mut b = bench.browser();
-                posters.push(tokio::spawn(async move {
-                    let mut out: Vec<(Duration, u16)> = Vec::new();
-                    if b.get_form("/login").await.is_err() {
-                        return out;
-                    }
-                    while Instant::now() < end && !util::interrupted() {
-                        let i = next.fetch_add(1, Ordering::Relaxed) as usize % emails.len();
-                        let t = Instant::now();
-                        let status = b
-                            .post_status("/login", &[("email", &emails[i]), ("password", PASSWORD)])
-                            .await
-                            .map_or(0, |r| r.0);
-                        out.push((t.elapsed(), status));
-                    }
-                    out
-                }));
+                let b = bench.browser();
+                posters.push(tokio::spawn(post_passwords(
+                    b,
+                    emails.clone(),
+                    next.clone(),
+                    end,
+                )));
             }
             let health = {
                 let pool = bench.pool.clone();
@@ -2059,6 +2037,31 @@ impl VipDriver {
             Ok(run)
         })
     }
+}
+
+/// One overload client: the login form once, then the right password for
+/// the next account, back to back until `end`; each answer's time and
+/// status (0: no answer).
+async fn post_passwords(
+    mut b: Browser,
+    emails: Arc<Vec<String>>,
+    next: Arc<AtomicU64>,
+    end: Instant,
+) -> Vec<(Duration, u16)> {
+    let mut out = Vec::new();
+    if b.get_form("/login").await.is_err() {
+        return out;
+    }
+    while Instant::now() < end && !util::interrupted() {
+        let i = next.fetch_add(1, Ordering::Relaxed) as usize % emails.len();
+        let t = Instant::now();
+        let status = b
+            .post_status("/login", &[("email", &emails[i]), ("password", PASSWORD)])
+            .await
+            .map_or(0, |r| r.0);
+        out.push((t.elapsed(), status));
+    }
+    out
 }
 
 /// The markdown of `cargo xtask lab overload`: the machine, then one row per
