@@ -361,30 +361,28 @@ impl Lab {
         // certificate (its address and name) and key, and the cluster CA.
         let issued = ca.issue(&n.name, &[&n.address, &n.name])?;
         let tls = d.join("tls");
-        for (name, content) in [
-            ("db-tls-cert", issued.cert_pem.as_str()),
-            ("db-tls-key", issued.key_pem.as_str()),
-            ("cluster-ca", ca.cert_pem().as_str()),
-        ] {
-            let p = tls.join(name);
-            std::fs::write(&p, content)?;
-            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o400))?;
-            chown(&p, "postgres")?;
-        }
+        write_owned(
+            &tls,
+            &[
+                ("db-tls-cert", issued.cert_pem.as_str()),
+                ("db-tls-key", issued.key_pem.as_str()),
+                ("cluster-ca", ca.cert_pem().as_str()),
+            ],
+            "postgres",
+        )?;
         // What etcd's LoadCredential= gives it: the same certificate, key
         // and CA, readable by the etcd user.
         let creds = d.join("etcd-credentials");
         std::fs::create_dir_all(&creds)?;
-        for (name, content) in [
-            ("etcd-cert", issued.cert_pem.as_str()),
-            ("etcd-key", issued.key_pem.as_str()),
-            ("etcd-ca", ca.cert_pem().as_str()),
-        ] {
-            let p = creds.join(name);
-            std::fs::write(&p, content)?;
-            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o400))?;
-            chown(&p, "etcd")?;
-        }
+        write_owned(
+            &creds,
+            &[
+                ("etcd-cert", issued.cert_pem.as_str()),
+                ("etcd-key", issued.key_pem.as_str()),
+                ("etcd-ca", ca.cert_pem().as_str()),
+            ],
+            "etcd",
+        )?;
         std::fs::set_permissions(&creds, std::fs::Permissions::from_mode(0o500))?;
         chown(&creds, "etcd")?;
         Ok(())
@@ -1292,6 +1290,17 @@ fn version_in(text: &str) -> Option<String> {
                 .trim_end_matches('.')
                 .to_string()
         })
+}
+
+/// Writes each (name, content) into `dir`, readable by `owner` alone (0400).
+fn write_owned(dir: &Path, files: &[(&str, &str)], owner: &str) -> Result<()> {
+    for (name, content) in files {
+        let p = dir.join(name);
+        std::fs::write(&p, content)?;
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o400))?;
+        chown(&p, owner)?;
+    }
+    Ok(())
 }
 
 fn show(r: &Result<(u16, String)>) -> String {
