@@ -329,6 +329,13 @@ async fn prove(
         )
         .await;
     };
+    // As at login, a post the hashing pool would shed now is refused before
+    // it takes a throttle slot or makes a database round trip: nothing is
+    // claimed, so nothing needs giving back.
+    if let Some(retry_after_s) = app.hashing.pool().would_shed() {
+        METRICS.hash_shed.inc();
+        return Err(super::AppError::Busy { retry_after_s });
+    }
     let ip_key = ip_key(req);
     let cap = app.settings.ip_failed_logins_per_minute as i32;
     let device_cookie = req.cookie(&app.cookies.device);

@@ -170,23 +170,7 @@ async fn a_shed_password_post_touches_no_throttle_row() {
         .await;
     assert_eq!(warm.status, 401, "{}", warm.body);
 
-    // Hold the only worker until told to go.
-    wait_idle(&pool).await;
-    let (go, wait) = std::sync::mpsc::channel::<()>();
-    let (started, running) = tokio::sync::oneshot::channel::<()>();
-    let held = tokio::spawn({
-        let pool = pool.clone();
-        async move {
-            pool.run(move |_scratch| {
-                let _ = started.send(());
-                let _ = wait.recv();
-            })
-            .await
-        }
-    });
-    running.await.expect("the held job started");
-    assert_eq!(pool.busy(), 1);
-    assert!(pool.would_shed().is_some(), "a busy worker, 1 ms to wait");
+    let held = Held::take(&pool).await;
 
     let db = app.db().await;
     let email = "nobody-shed@example.com";
@@ -239,9 +223,7 @@ async fn a_shed_password_post_touches_no_throttle_row() {
     assert_eq!(ip_failures, 1, "only the warm-up's wrong password counts");
 
     // Free the worker: the same post is now checked and counted once.
-    go.send(()).unwrap();
-    held.await.unwrap().expect("the held job ran");
-    wait_idle(&pool).await;
+    held.release(&pool).await;
     let r = b
         .post(
             "/login",
@@ -250,6 +232,103 @@ async fn a_shed_password_post_touches_no_throttle_row() {
         .await;
     assert_eq!(r.status, 401, "{} {}", r.status, r.body);
     assert_eq!(rows(key).await, vec![1]);
+}
+
+/// The account page's first step (password and code) is shed the same way:
+/// with the only worker held, the right password and a valid code get 503
+/// and `Retry-After`, and the throttle table is exactly as it was (no slot
+/// claimed, none refunded); once the worker is free the same form is judged
+/// and a wrong password counted once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_account_page_sheds_before_taking_a_slot() {
+    let app = narrow_app().await;
+    let pool = app.app().hashing.pool().clone();
+    // Registration and sign-in hash for real: the cost estimate is a real
+    // one, far above the 1 ms maximum wait.
+    let (mut b, secret, _codes) = app.enrolled_user("account-shed@example.com").await;
+    let db = app.db().await;
+    let throttle = || {
+        let db = &db;
+        async move {
+            db.query("SELECT key, failures FROM throttle ORDER BY key", &[])
+                .await
+                .unwrap()
+                .iter()
+                .map(|r| (r.get::<_, String>(0), r.get::<_, i32>(1)))
+                .collect::<Vec<_>>()
+        }
+    };
+    let before = throttle().await;
+
+    let held = Held::take(&pool).await;
+    for action in ["password", "authenticator", "recovery-codes", "delete"] {
+        b.get("/account").await;
+        let r = b
+            .post(
+                &format!("/account/{action}"),
+                &[("password", PASSWORD), ("code", &totp_now(&secret))],
+            )
+            .await;
+        assert_eq!(r.status, 503, "{action}: {}", r.body);
+        assert!(r.header("retry-after").parse::<u64>().unwrap() >= 1);
+        assert!(r.body.contains("Please try again in"), "{}", r.body);
+    }
+    assert_eq!(throttle().await, before, "a shed post takes no slot");
+    assert_eq!(app.count("account_proofs").await, 0);
+
+    held.release(&pool).await;
+    b.get("/account").await;
+    let r = b
+        .post(
+            "/account/password",
+            &[
+                ("password", "not the password"),
+                ("code", &totp_now(&secret)),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 401, "{}", r.body);
+    let device: Vec<i32> = throttle()
+        .await
+        .into_iter()
+        .filter(|(k, _)| k.starts_with("dev:"))
+        .map(|(_, f)| f)
+        .collect();
+    assert_eq!(device, vec![1], "the judged wrong password counts once");
+}
+
+/// The pool's only worker, held busy by a job that waits until released.
+struct Held {
+    go: std::sync::mpsc::Sender<()>,
+    job: tokio::task::JoinHandle<Result<(), twofa::auth::hash_pool::HashError>>,
+}
+
+impl Held {
+    async fn take(pool: &twofa::auth::hash_pool::HashPool) -> Held {
+        wait_idle(pool).await;
+        let (go, wait) = std::sync::mpsc::channel::<()>();
+        let (started, running) = tokio::sync::oneshot::channel::<()>();
+        let job = tokio::spawn({
+            let pool = pool.clone();
+            async move {
+                pool.run(move |_scratch| {
+                    let _ = started.send(());
+                    let _ = wait.recv();
+                })
+                .await
+            }
+        });
+        running.await.expect("the held job started");
+        assert_eq!(pool.busy(), 1);
+        assert!(pool.would_shed().is_some(), "a busy worker, 1 ms to wait");
+        Held { go, job }
+    }
+
+    async fn release(self, pool: &twofa::auth::hash_pool::HashPool) {
+        self.go.send(()).unwrap();
+        self.job.await.unwrap().expect("the held job ran");
+        wait_idle(pool).await;
+    }
 }
 
 /// The worker counts itself idle just after a job's answer is sent: wait
