@@ -59,8 +59,9 @@ pub struct Settings {
     /// Password-hashing worker threads; 0 = `argon2_workers` (whose 0 is
     /// the number of cores).
     pub hash_workers: usize,
-    /// A password post that could not start hashing within this long is
-    /// answered 503 with `Retry-After` at once instead of waiting.
+    /// A password post whose hash could not be done within this long
+    /// (queue wait and its own hash, expected) is answered 503 with
+    /// `Retry-After` at once instead of waiting.
     pub hash_queue_max_wait_ms: u64,
     /// Nice value of the hashing threads (0–19; 0 = same as the requests).
     pub hash_worker_nice: i32,

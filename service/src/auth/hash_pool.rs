@@ -11,11 +11,14 @@
 //! kernel runs request handling first and hashing with what is left.
 //!
 //! Why a bounded queue: past capacity, waiting longer helps nobody. A job is
-//! admitted when a worker is idle, or when the expected wait (the jobs ahead,
-//! spread over the workers, times the recent cost of one hash) stays within
-//! `max_wait` and the queue is shorter than its hard bound; otherwise the
-//! caller gets [`HashError::Busy`] at once, with the seconds to suggest in
-//! `Retry-After`.
+//! admitted when a worker is idle, or when its answer is expected within
+//! `max_wait` (the jobs ahead, spread over the workers, plus its own hash,
+//! times the recent cost of one hash) and the queue is shorter than its hard
+//! bound; otherwise the caller gets [`HashError::Busy`] at once, with the
+//! seconds to suggest in `Retry-After`. A queued job keeps that deadline:
+//! when the workers turn out slower than estimated, the jobs that can no
+//! longer be answered in time are shed as soon as that is known (each time a
+//! hash finishes), not after waiting out the maximum.
 //!
 //! Memory: each worker owns at most one argon2 buffer, reused between hashes
 //! and released after a second without work, so memory is bounded by
@@ -104,9 +107,9 @@ type Job = Box<dyn FnOnce(Option<&mut Scratch>) + Send>;
 struct Queued {
     job: Job,
     at: Instant,
-    /// Set when every worker was busy at admission: a job still queued at
-    /// this instant (the workers ran slower than estimated) is shed then,
-    /// so no caller waits much past the maximum.
+    /// Set when every worker was busy at admission: the instant its answer
+    /// is due. A queued job that could no longer be hashed by then (the
+    /// workers ran slower than estimated) is shed instead of answered late.
     deadline: Option<Instant>,
 }
 
@@ -127,6 +130,27 @@ struct Shared {
     max_queue: usize,
     /// Recent wall time of one job, microseconds (moving average).
     cost_micros: AtomicU64,
+}
+
+impl Shared {
+    fn cost(&self) -> Duration {
+        Duration::from_micros(self.cost_micros.load(Ordering::Relaxed))
+    }
+
+    /// When every worker is taken, how long until a job handed in now is
+    /// answered: the running jobs and the `ahead` queued ones finish,
+    /// `workers` at a time, then its own hash runs.
+    fn expected_answer(&self, ahead: usize) -> Duration {
+        let rounds = (ahead / self.workers) as f64 + 2.0;
+        self.cost().mul_f64(rounds)
+    }
+
+    /// Whether a job handed in with `ahead` queued jobs is refused.
+    fn refuses(&self, ahead: usize) -> Option<u64> {
+        let expected = self.expected_answer(ahead);
+        (expected > self.max_wait || ahead >= self.max_queue)
+            .then(|| expected.as_secs_f64().ceil().max(1.0) as u64)
+    }
 }
 
 /// Stops the workers when the last handle to the pool goes away.
@@ -214,7 +238,7 @@ impl HashPool {
 
     /// The current estimate of one job's wall time.
     pub fn cost(&self) -> Duration {
-        Duration::from_micros(self.shared.cost_micros.load(Ordering::Relaxed))
+        self.shared.cost()
     }
 
     /// The admission decision of [`HashPool::run`] taken ahead of time,
@@ -229,11 +253,7 @@ impl HashPool {
         if s.busy + ahead < sh.workers {
             return None;
         }
-        let cost = sh.cost_micros.load(Ordering::Relaxed) as f64 / 1e6;
-        let rounds = (ahead / sh.workers) as f64 + 1.0;
-        let expected = Duration::from_secs_f64(cost * rounds);
-        (expected > sh.max_wait || ahead >= sh.max_queue)
-            .then(|| expected.as_secs_f64().ceil().max(1.0) as u64)
+        sh.refuses(ahead)
     }
 
     /// Runs `f` on a worker, or refuses at once with [`HashError::Busy`]
@@ -269,16 +289,12 @@ impl HashPool {
         let ahead = s.queue.len();
         let all_busy = s.busy + ahead >= sh.workers;
         if all_busy {
-            // Every worker is taken: this job starts when the current jobs
-            // and those ahead of it are done, `workers` at a time.
-            let cost = sh.cost_micros.load(Ordering::Relaxed) as f64 / 1e6;
-            let rounds = (ahead / sh.workers) as f64 + 1.0;
-            let expected = Duration::from_secs_f64(cost * rounds);
-            if expected > sh.max_wait || ahead >= sh.max_queue {
+            // Every worker is taken: refused unless its answer is expected
+            // within the maximum; the suggested retry is when the queue
+            // ahead will have drained.
+            if let Some(retry_after_s) = sh.refuses(ahead) {
                 drop(s);
                 METRICS.hash_shed.inc();
-                // Suggest coming back when the queue ahead has drained.
-                let retry_after_s = expected.as_secs_f64().ceil().max(1.0) as u64;
                 return Err(HashError::Busy { retry_after_s });
             }
         }
@@ -326,10 +342,12 @@ fn worker(shared: Arc<Shared>, priority: Priority, reuse: bool) {
                 };
                 s = guard;
                 if timeout.timed_out() && s.queue.is_empty() && scratch.memory.is_some() {
-                    // Idle: give the buffer back (freed outside the lock).
+                    // Idle: give the buffer back (freed outside the lock),
+                    // and what the allocator kept of the load with it.
                     let memory = scratch.memory.take();
                     drop(s);
                     drop(memory);
+                    trim_heap();
                     s = match shared.state.lock() {
                         Ok(s) => s,
                         Err(_) => return,
@@ -342,8 +360,9 @@ fn worker(shared: Arc<Shared>, priority: Priority, reuse: bool) {
         };
         let started = Instant::now();
         METRICS.hash_wait.observe((started - at).as_secs_f64());
-        if deadline.is_some_and(|d| started > d) {
-            // Waited past the maximum: shed now rather than answer late.
+        if deadline.is_some_and(|d| started + shared.cost() > d) {
+            // Its hash could not be done by its deadline: shed now rather
+            // than answer late.
             METRICS.hash_shed.inc();
             job(None);
             if let Ok(mut s) = shared.state.lock() {
@@ -366,6 +385,45 @@ fn worker(shared: Arc<Shared>, priority: Priority, reuse: bool) {
         if let Ok(mut s) = shared.state.lock() {
             s.busy -= 1;
         }
+        shed_the_late(&shared);
+    }
+}
+
+/// Sheds every queued job that, at the current cost estimate, could not be
+/// hashed by its deadline: its caller hears now instead of at the deadline.
+fn shed_the_late(shared: &Shared) {
+    let (now, cost) = (Instant::now(), shared.cost());
+    let mut late = Vec::new();
+    if let Ok(mut s) = shared.state.lock() {
+        if s.queue.iter().all(|q| q.deadline.is_none()) {
+            return;
+        }
+        let queue = std::mem::take(&mut s.queue);
+        for (k, q) in queue.into_iter().enumerate() {
+            // The k-th in line starts once the k ahead of it have run,
+            // `workers` at a time.
+            let done = now + cost.mul_f64((k / shared.workers) as f64 + 1.0);
+            if q.deadline.is_some_and(|d| done > d) {
+                late.push(q.job);
+            } else {
+                s.queue.push_back(q);
+            }
+        }
+        METRICS.hash_queue.set(s.queue.len() as i64);
+    }
+    for job in late {
+        METRICS.hash_shed.inc();
+        job(None);
+    }
+}
+
+/// Hands memory the allocator kept after a load back to the system (glibc
+/// keeps freed blocks of many small allocations in its arenas).
+fn trim_heap() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only releases free memory of the allocator's own.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
 
@@ -375,8 +433,9 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn sheds_what_cannot_start_in_time_and_bounds_the_queue() {
-        // One worker, jobs of 2 s, at most 5 s of waiting: one job runs
-        // and two wait (2 and 4 s expected); the rest are shed.
+        // One worker, jobs of 2 s, answers due within 5 s: one job runs and
+        // one waits (answered after 4 s expected); a third would be answered
+        // after 6 s, so it and the rest are shed.
         let pool = HashPool::start(
             1,
             Duration::from_secs(5),
@@ -410,8 +469,8 @@ mod tests {
         {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
-        assert!(pool.queued() <= 2, "queued {}", pool.queued());
-        assert_eq!(pool.peak_queued(), 2);
+        assert!(pool.queued() <= 1, "queued {}", pool.queued());
+        assert_eq!(pool.peak_queued(), 1);
         for _ in 0..10 {
             let _ = release_tx.send(());
         }
@@ -427,7 +486,7 @@ mod tests {
                 Err(e) => panic!("{e}"),
             }
         }
-        assert_eq!((served, shed), (3, 7));
+        assert_eq!((served, shed), (2, 8));
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -460,6 +519,83 @@ mod tests {
         );
         assert!(slow.await.unwrap().is_ok());
         assert_eq!(pool.run(|_| "ran").await.unwrap(), "ran");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn jobs_that_can_no_longer_be_answered_in_time_are_shed_when_a_hash_ends() {
+        // The first estimate (10 ms) admits ten jobs behind a held one. The
+        // held job then takes at least 800 ms, so the estimate rises to at
+        // least 200 ms: with answers due 2 s after admission, at most five
+        // of the ten can still be hashed in time. The others must be shed
+        // as the held job ends, before the next job even starts — not one
+        // by one as each reaches a worker.
+        let pool = HashPool::start(
+            1,
+            Duration::from_secs(2),
+            Duration::from_millis(10),
+            Priority::NORMAL,
+            true,
+        )
+        .unwrap();
+        let (gate_tx, gate_rx) = std::sync::mpsc::channel::<()>();
+        let gate = Arc::new(Mutex::new(gate_rx));
+        let (started_tx, started_rx) = std::sync::mpsc::channel::<usize>();
+        let spawn = |i: usize| {
+            let (pool, gate, started) = (pool.clone(), gate.clone(), started_tx.clone());
+            tokio::spawn(async move {
+                pool.run(move |_| {
+                    let _ = started.send(i);
+                    let _ = gate.lock().unwrap().recv();
+                })
+                .await
+            })
+        };
+        let held = spawn(0);
+        assert_eq!(started_rx.recv().unwrap(), 0);
+        let queued: Vec<_> = (1..=10).map(spawn).collect();
+        while pool.queued() < 10 {
+            assert!(
+                !queued.iter().any(|t| t.is_finished()),
+                "all ten are admitted on the first estimate"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        std::thread::sleep(Duration::from_millis(800));
+        gate_tx.send(()).unwrap();
+        held.await.unwrap().unwrap();
+        // Either the next job starts (and is held at the gate), or every
+        // queued job was shed.
+        let mut next_started = false;
+        for _ in 0..4000 {
+            if started_rx.try_recv().is_ok() {
+                next_started = true;
+                break;
+            }
+            if queued.iter().all(|t| t.is_finished()) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let still_queued = pool.queued();
+        if next_started {
+            assert!(
+                still_queued <= 4,
+                "a 200 ms hash, 1.2 s left: {still_queued} still queued behind the running one"
+            );
+        }
+        for _ in 0..10 {
+            let _ = gate_tx.send(());
+        }
+        let (mut served, mut shed) = (0, 0);
+        for t in queued {
+            match t.await.unwrap() {
+                Ok(()) => served += 1,
+                Err(HashError::Busy { .. }) => shed += 1,
+                Err(e) => panic!("{e}"),
+            }
+        }
+        assert_eq!(served + shed, 10);
+        assert!(shed >= 5, "{shed} shed, {served} served");
     }
 
     #[tokio::test]
