@@ -31,6 +31,9 @@ pub struct Options {
     /// Idle connections kept per host; 0 opens a fresh connection for every
     /// request, so a connection to a proxy that died cannot hang the next one.
     pub max_idle_per_host: usize,
+    /// The address connections are made from (None: the system picks),
+    /// for a client that must be counted as a source of its own.
+    pub local_address: Option<std::net::IpAddr>,
 }
 
 impl Default for Options {
@@ -39,6 +42,7 @@ impl Default for Options {
             connect_timeout: None,
             timeout: None,
             max_idle_per_host: usize::MAX,
+            local_address: None,
         }
     }
 }
@@ -54,6 +58,9 @@ pub fn http(o: &Options) -> Result<reqwest::Client, reqwest::Error> {
     }
     if let Some(t) = o.timeout {
         b = b.timeout(t);
+    }
+    if let Some(a) = o.local_address {
+        b = b.local_address(a);
     }
     b.build()
 }

@@ -14,6 +14,7 @@
 # `log`, `driver`, `retry`…) are never redefined here.
 
 import base64
+import ipaddress
 import json
 import random
 import re
@@ -249,7 +250,8 @@ class Cluster:
     def expand(self, command: str) -> str:
         """Placeholders a `run` command may use instead of addresses:
         {vip}, {app_urls} or {apps} (the apps' base URLs, comma-separated), {proxy_url}
-        or {vip_url} (http://VIP:port) and {<node name>} (that node's address)."""
+        or {vip_url} (http://VIP:port) and {<node name>} (that node's address).
+        ({spare_address} is the run step's own: it adds the address too.)"""
         values = {
             "vip": self.vip,
             "apps": ",".join(self.app_urls()),
@@ -259,6 +261,26 @@ class Cluster:
         }
         values.update({name: n["address"] for name, n in self.nodes.items()})
         return re.sub(r"\{([a-z0-9_]+)\}", lambda m: values.get(m.group(1), m.group(0)), command)
+
+    def spare_address(self) -> str:
+        """The highest free host address of the lab's subnet (no node's, not
+        the VIP): `{spare_address}` in a run command, a source of its own."""
+        prefix = int(self.topology["network"]["prefix_length"])
+        client = self.nodes[self.of_role("client")[0]]["address"]
+        net = ipaddress.ip_network(f"{client}/{prefix}", strict=False)
+        taken = {n["address"] for n in self.nodes.values()} | {self.vip}
+        for host in reversed(list(net.hosts())):
+            if str(host) not in taken:
+                return str(host)
+        raise ScenarioError(f"no free address left in {net}")
+
+    def address_command(self, name: str, verb: str, address: str) -> str:
+        """`ip addr add|del` of an address of the lab's subnet on the
+        interface that carries the node's own address."""
+        prefix = self.topology["network"]["prefix_length"]
+        own = self.nodes[name]["address"]
+        dev = f"$(ip -o -4 addr show to {own}/32 | awk '{{print $2}}')"
+        return f'ip addr {verb} {address}/{prefix} dev "{dev}"'
 
     def of_role(self, role: str) -> list[str]:
         return [name for name, n in self.nodes.items() if n["role"] == role]
@@ -620,8 +642,18 @@ class Runner:
         elif action == "run":
             expected = int(step.get("expect_exit", 0))
             command = c.expand(step["command"])
+            # {spare_address}: carried by the node only while the command runs.
+            spare = c.spare_address() if "{spare_address}" in command else None
+            if spare is not None:
+                command = command.replace("{spare_address}", spare)
             for name in names:
-                status, out = c.vms[name].execute(command)
+                if spare is not None:
+                    c.vms[name].succeed(c.address_command(name, "add", spare))
+                try:
+                    status, out = c.vms[name].execute(command)
+                finally:
+                    if spare is not None:
+                        c.vms[name].execute(c.address_command(name, "del", spare))
                 print(out)
                 if status != expected:
                     raise ScenarioError(f"{name}: `{command}` exited {status}, expected {expected}:\n{out}")

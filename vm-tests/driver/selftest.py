@@ -424,6 +424,43 @@ service = "haproxy"
     print("ok: a scenario that fails while a pause runs resumes it at once")
 
 
+SPARE = """
+name = "spare"
+[profile.short]
+load_seconds = 10
+[[steps]]
+action = "run"
+node = "client"
+command = "twofa probe forged-ip --url {proxy_url} --source {spare_address}"
+"""
+
+
+def check_spare_address(topology_path: str, work: Path) -> None:
+    """{spare_address} is a free address of the subnet that the node carries
+    only while the command runs, and is taken away when the command fails."""
+    scenario = work / "spare.toml"
+    with open(topology_path, "rb") as f:
+        topology = tomllib.load(f)
+    taken = {n["address"] for n in topology["nodes"]} | {topology["network"]["vip"]}
+    for fails in (False, True):
+        scenario.write_text(SPARE + ("expect_exit = 3\n" if fails else ""))
+        world = World(topology, {})
+        vms = [FakeVM(n, world) for n in world.nodes]
+        try:
+            sd.run_scenario(vms, subtest, topology_path, str(scenario), "short")
+        except sd.ScenarioError:
+            assert fails, "the run step failed"
+        else:
+            assert not fails, "a run step with the wrong exit passed"
+        client = [e.split(": ", 1)[1] for e in world.log if e.startswith("client: ")]
+        probe = next(i for i, c in enumerate(client) if "probe forged-ip" in c)
+        source = client[probe].split("--source ")[1].split()[0]
+        assert source not in taken and source.startswith("10.77.0."), client[probe]
+        assert client[probe - 1].startswith(f"ip addr add {source}/"), client[: probe + 1]
+        assert client[probe + 1].startswith(f"ip addr del {source}/"), client[probe:]
+    print(f"ok: {{spare_address}} is {source}, added to the client for the command and removed after it, also when it fails")
+
+
 def main(argv: list[str]) -> int:
     clock = FakeClock()
     time.monotonic = clock.monotonic  # type: ignore[assignment]
@@ -435,6 +472,7 @@ def main(argv: list[str]) -> int:
         check_leader_is_crashed(topology_path, Path(tmp))
         check_service_faults(topology_path, Path(tmp))
         check_pauses(topology_path, Path(tmp))
+        check_spare_address(topology_path, Path(tmp))
     for path in scenario_paths:
         with open(path, "rb") as f:
             scenario = tomllib.load(f)

@@ -698,9 +698,7 @@ fn module_evaluation(root: &Path) -> Result<()> {
         .filter(|(_, n)| !n["twofaSettings"].is_null())
         .collect();
     ensure!(!apps.is_empty(), "no app node rendered twofa settings");
-    util::run(Command::new("cargo").args(["build", "-q", "-p", "twofa", "--bin", "twofa"]))
-        .context("building twofa for check-config")?;
-    let twofa = util::target_dir().join("debug/twofa");
+    let twofa = crate::test::tested_twofa().context("building twofa for check-config")?;
     let credentials = work.join("credentials");
     std::fs::create_dir_all(&credentials)?;
     std::fs::write(

@@ -242,6 +242,55 @@ fn packages() -> Result<()> {
     )
 }
 
+/// The cargo-test step's cargo command; [`tested_twofa`] builds with the
+/// same one.
+const TEST_ARGS: [&str; 2] = ["test", "--workspace"];
+
+/// The `twofa` binary exactly as the cargo-test step builds it, built
+/// here if it is not up to date, and its path from cargo's own messages.
+///
+/// `cargo build -p twofa` would resolve features without the dev-dependencies
+/// and the other members, and so compile a second copy of tokio, hyper,
+/// warp… next to the one `cargo test --workspace` built; asking the same
+/// command (with `--no-run`) finds everything fresh after that step and
+/// still builds what is missing on a machine where it never ran. Cargo's
+/// fingerprints ignore the `TWOFA_*` variables the step sets (no build
+/// script or `env!` of ours reads them), so they change nothing here.
+pub fn tested_twofa() -> Result<std::path::PathBuf> {
+    let mut args = TEST_ARGS.to_vec();
+    args.extend(["--no-run", "--message-format=json-render-diagnostics"]);
+    let shown = format!("cargo {}", args.join(" "));
+    let out = Command::new(env_cargo())
+        .args(&args)
+        .current_dir(util::root())
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .with_context(|| format!("could not start {shown}"))?;
+    if !out.status.success() {
+        anyhow::bail!(
+            "`{shown}` failed ({}); its output above says where",
+            out.status
+        );
+    }
+    twofa_executable(&String::from_utf8_lossy(&out.stdout))
+        .with_context(|| format!("`{shown}` reported no twofa binary"))
+}
+
+/// The plain (not unit-test) `twofa` binary among cargo's JSON messages.
+fn twofa_executable(messages: &str) -> Option<std::path::PathBuf> {
+    messages
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|m| m["reason"] == "compiler-artifact")
+        .filter(|m| m["target"]["name"] == "twofa" && m["profile"]["test"] == false)
+        .filter(|m| {
+            m["target"]["kind"]
+                .as_array()
+                .is_some_and(|k| k.iter().any(|k| k == "bin"))
+        })
+        .find_map(|m| m["executable"].as_str().map(std::path::PathBuf::from))
+}
+
 fn cargo_test() -> Result<()> {
     // The tests drive these programs; the step installs them itself so that
     // `--only cargo-test` passes on a machine where `packages` never ran.
@@ -250,7 +299,7 @@ fn cargo_test() -> Result<()> {
     // too, so both sides are checked against each other.
     let classes = apk::core_classes().context("compiling the authenticator core for the tests")?;
     let cluster = pg::Cluster::start("test", pg::Options::for_tests())?;
-    let args = ["test", "--workspace"];
+    let args = TEST_ARGS;
     let result = run_cargo(
         Command::new(env_cargo())
             .args(args)
@@ -283,4 +332,34 @@ fn first_lines(text: &str, n: usize) -> String {
 
 fn secs(d: Duration) -> f64 {
     d.as_secs_f64()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::twofa_executable;
+    use std::path::PathBuf;
+
+    #[test]
+    fn the_plain_twofa_binary_is_taken_not_its_unit_test_harness() {
+        // The shape of `cargo test --no-run --message-format=json` lines:
+        // the bin's unit tests come first, then the binary itself, then a
+        // crate that only shares the name's prefix.
+        let messages = [
+            r#"{"reason":"compiler-artifact","target":{"name":"twofa","kind":["bin"]},"profile":{"test":true},"executable":"/t/debug/deps/twofa-0123"}"#,
+            r#"{"reason":"compiler-artifact","target":{"name":"twofa","kind":["lib"]},"profile":{"test":false},"executable":null}"#,
+            r#"{"reason":"compiler-message","target":{"name":"twofa","kind":["bin"]}}"#,
+            r#"{"reason":"compiler-artifact","target":{"name":"twofa","kind":["bin"]},"profile":{"test":false},"executable":"/t/debug/twofa"}"#,
+            r#"{"reason":"compiler-artifact","target":{"name":"twofa-client","kind":["bin"]},"profile":{"test":false},"executable":"/t/debug/twofa-client"}"#,
+            r#"{"reason":"build-finished","success":true}"#,
+        ]
+        .join("\n");
+        assert_eq!(
+            twofa_executable(&messages),
+            Some(PathBuf::from("/t/debug/twofa"))
+        );
+        // Only the harness (or nothing): no binary to run.
+        let harness_only = messages.lines().next().unwrap().to_string();
+        assert_eq!(twofa_executable(&harness_only), None);
+        assert_eq!(twofa_executable("not json\n"), None);
+    }
 }

@@ -40,6 +40,7 @@ pub fn client(connect_timeout: Duration, timeout: Duration) -> Result<reqwest::C
         // A fresh connection per request: a pooled connection to a dead
         // proxy would hang instead of failing fast.
         max_idle_per_host: 0,
+        local_address: None,
     })?)
 }
 

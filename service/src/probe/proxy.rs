@@ -16,10 +16,21 @@ pub struct ForgedIpArgs {
     /// The apps' `TWOFA_IP_FAILED_LOGINS_PER_MINUTE`.
     #[arg(long, default_value_t = 30)]
     pub cap: usize,
+    /// Send from this address of the machine, one nothing else uses: its
+    /// window of failed logins is then fresh and the count starts at once,
+    /// with no minute waited before it or after it. Without it the probe
+    /// shares the machine's address with whatever else signs in from it.
+    #[arg(long)]
+    pub source: Option<std::net::IpAddr>,
 }
 
 pub async fn forged_ip(args: ForgedIpArgs) -> Result<i32> {
-    let http = flow::client(Duration::from_millis(500), Duration::from_secs(20))?;
+    let http = crate::client::http(&crate::client::Options {
+        connect_timeout: Some(Duration::from_millis(500)),
+        timeout: Some(Duration::from_secs(20)),
+        max_idle_per_host: 0,
+        local_address: args.source,
+    })?;
     let base = args.url.trim_end_matches('/');
     let page = http.get(format!("{base}/login")).send().await?;
     let cookies: Vec<String> = page
@@ -74,9 +85,10 @@ pub async fn forged_ip(args: ForgedIpArgs) -> Result<i32> {
     // steps before) opens one. A window opened before this probe could
     // lapse in the middle of the count and start a new one at 1, so the
     // count is made in a window this probe opens: fill whatever window is
-    // open until the first 429, wait until it has passed, then count.
+    // open until the first 429, wait until it has passed, then count. An
+    // address of the probe's own (--source) has no such window.
     let mut filled = 0;
-    loop {
+    while args.source.is_none() {
         let (status, retry_after) = wrong_password().await?;
         trace.push(status.to_string());
         if status == 429 {
@@ -98,15 +110,33 @@ pub async fn forged_ip(args: ForgedIpArgs) -> Result<i32> {
     let mut failures = 0;
     let mut first_429 = None;
     let mut retry_after: Option<u64> = None;
-    for i in 0..args.cap + 5 {
+    let mut recounts = 0;
+    let mut i = 0;
+    while i < args.cap + 5 {
+        i += 1;
         let (status, after) = wrong_password().await?;
         trace.push(status.to_string());
-        if status == 429 {
-            first_429 = Some(i + 1);
-            retry_after = after;
-            break;
+        if status != 429 {
+            failures += 1;
+            continue;
         }
-        failures += 1;
+        // Fewer than the cap from an address of our own: an earlier run
+        // from it less than a minute ago left its window full. Wait that
+        // window out once and count again in a fresh one. (A full count
+        // cannot hide an old window: one that lapsed mid-count would let
+        // more than the cap through, one that did not would let fewer.)
+        if args.source.is_some() && failures < args.cap && recounts == 0 {
+            let wait = after.unwrap_or(60).min(61) + 1;
+            eprintln!("probe forged-ip: {failures} before a 429, so a window of this address was still open; waiting {wait} s for a fresh one");
+            trace.push(format!("wait {wait}s"));
+            tokio::time::sleep(Duration::from_secs(wait)).await;
+            recounts += 1;
+            (failures, i) = (0, 0);
+            continue;
+        }
+        first_429 = Some(i);
+        retry_after = after;
+        break;
     }
     let metrics = http
         .get(format!("{base}/metrics"))
@@ -120,18 +150,21 @@ pub async fn forged_ip(args: ForgedIpArgs) -> Result<i32> {
         "failures_before_throttle": failures,
         "throttled_at": first_429,
         "metrics_status": metrics,
+        "source": args.source.map(|a| a.to_string()),
         "mismatch": u8::from(!ok),
         "trace": trace.join(" "),
     });
     eprintln!(
-        "probe forged-ip: {failures} wrong passwords with forged X-Forwarded-For before 429 (cap {}); /metrics through the VIP: {metrics}",
-        args.cap
+        "probe forged-ip: {failures} wrong passwords with forged X-Forwarded-For before 429 (cap {}, from {}); /metrics through the VIP: {metrics}",
+        args.cap,
+        args.source.map_or("this machine's address".to_string(), |a| a.to_string())
     );
     println!("{}", serde_json::to_string(&report)?);
     // This source is now at its cap of failed logins for up to a minute:
-    // wait it out, so that whatever runs next from the same address (the
-    // next scenario's load) is not refused for what this check did.
-    if let Some(wait) = retry_after {
+    // when it is the machine's own address, wait it out, so that whatever
+    // runs next from it (the next scenario's load) is not refused for what
+    // this check did. An address of our own is left to lapse unused.
+    if let (Some(wait), None) = (retry_after, args.source) {
         let wait = wait.min(61) + 1;
         eprintln!("probe forged-ip: waiting {wait} s for this source's window to pass");
         tokio::time::sleep(std::time::Duration::from_secs(wait)).await;

@@ -108,8 +108,21 @@ pub fn source_addresses(lab: &Lab, n: usize) -> Result<Vec<Ipv4Addr>> {
     Ok(out)
 }
 
-fn add_addresses(lab: &Lab, addrs: &[Ipv4Addr]) -> Result<()> {
-    let ns = lab.client_ns();
+/// One free host address of the lab's subnet for a client that must be a
+/// source of its own (`{spare_address}` in a scenario's `run` command): the
+/// highest, the far end of the block the load clients take upwards from the
+/// client's address (an overload reaches it only with that many clients).
+pub fn spare_address(lab: &Lab) -> Result<Ipv4Addr> {
+    source_addresses(lab, usize::MAX)?
+        .into_iter()
+        .max()
+        .context("no free address in the lab's subnet")
+}
+
+/// Adds host addresses of the lab's subnet to a node's eth0, so that a
+/// program there can bind its connections to them.
+pub fn add_addresses(lab: &Lab, node: &str, addrs: &[Ipv4Addr]) -> Result<()> {
+    let ns = net::ns(node);
     for a in addrs {
         let cidr = format!("{a}/{}", lab.topo.network.prefix_length);
         let out = Command::new("ip")
@@ -126,10 +139,9 @@ fn add_addresses(lab: &Lab, addrs: &[Ipv4Addr]) -> Result<()> {
     Ok(())
 }
 
-fn remove_addresses(lab: &Lab, addrs: &[Ipv4Addr]) {
-    let node = lab.topo.client().name.clone();
+pub fn remove_addresses(lab: &Lab, node: &str, addrs: &[Ipv4Addr]) {
     for a in addrs {
-        net::drop_address(&node, &format!("{a}/{}", lab.topo.network.prefix_length));
+        net::drop_address(node, &format!("{a}/{}", lab.topo.network.prefix_length));
     }
 }
 
@@ -142,6 +154,7 @@ pub fn run(lab: &Lab, o: &Options) -> Result<Vec<bench::VipRun>> {
         .map(|n| n.name.clone())
         .collect();
     let addrs = source_addresses(lab, o.clients)?;
+    let client = lab.topo.client().name.clone();
     {
         let _t = util::step(&format!(
             "adding {} source addresses ({}–{}) to the client namespace",
@@ -149,14 +162,14 @@ pub fn run(lab: &Lab, o: &Options) -> Result<Vec<bench::VipRun>> {
             addrs.first().expect("not empty"),
             addrs.last().expect("not empty")
         ));
-        add_addresses(lab, &addrs)?;
+        add_addresses(lab, &client, &addrs)?;
     }
     if let Some(cores) = o.app_cpu {
         let _t = util::step(&format!("capping each app's twofa at {cores} core(s)"));
         for a in &apps {
             if let Err(e) = cap_app_cpu(lab, a, cores) {
                 uncap_apps(&apps);
-                remove_addresses(lab, &addrs);
+                remove_addresses(lab, &client, &addrs);
                 return Err(e);
             }
         }
@@ -207,7 +220,7 @@ pub fn run(lab: &Lab, o: &Options) -> Result<Vec<bench::VipRun>> {
         }
         Ok(())
     })();
-    remove_addresses(lab, &addrs);
+    remove_addresses(lab, &client, &addrs);
     let runs = result??;
     restarted?;
     Ok(runs)
@@ -246,5 +259,10 @@ mod tests {
         assert!(u32::from(all[0]) > u32::from(client));
         assert_eq!(source_addresses(&lab, 3).expect("three").len(), 3);
         assert_eq!(&source_addresses(&lab, 200).expect("200")[..], &all[..200]);
+        // The spare address is the highest free one, out of the way of an
+        // overload's hundred clients.
+        let spare = spare_address(&lab).expect("a spare");
+        assert_eq!(all.iter().copied().max(), Some(spare));
+        assert!(!source_addresses(&lab, 100).expect("100").contains(&spare));
     }
 }

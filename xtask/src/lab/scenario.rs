@@ -40,6 +40,10 @@ pub const ALL: &[&str] = &[
     "chaos",
 ];
 
+/// In a `run` command: a free address of the lab's subnet, added to the
+/// node for the command's duration and removed after it.
+const SPARE_ADDRESS: &str = "{spare_address}";
+
 /// Expect keys that set how the verdict reads the figures rather than bound
 /// one: `in_flight_window_ms`, the detection window of the scenario's fault.
 const PARAMETERS: &[&str] = &["in_flight_window_ms"];
@@ -540,16 +544,36 @@ impl<'a> Run<'a> {
             }
             "run" => {
                 let cmd = self.expand(step.command.as_deref().context("run needs command")?);
+                // `{spare_address}`: a free address of the lab's subnet that
+                // the node carries only while the command runs, so the
+                // command is a source of its own (see overload.rs).
+                let spare = if cmd.contains(SPARE_ADDRESS) {
+                    Some(super::overload::spare_address(lab)?)
+                } else {
+                    None
+                };
+                let cmd = match spare {
+                    Some(a) => cmd.replace(SPARE_ADDRESS, &a.to_string()),
+                    None => cmd,
+                };
                 let want = step.expect_exit.unwrap_or(0);
                 for n in &names {
                     let path = format!(
                         "{}:/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin",
                         lab.twofa_bin().parent().unwrap().display()
                     );
+                    let spare = spare.map(|a| [a]);
+                    if let Some(a) = &spare {
+                        super::overload::add_addresses(lab, n, a)?;
+                    }
                     let out = Command::new("ip")
                         .args(["netns", "exec", &net::ns(n), "sh", "-c", &cmd])
                         .env("PATH", path)
-                        .output()?;
+                        .output();
+                    if let Some(a) = &spare {
+                        super::overload::remove_addresses(lab, n, a);
+                    }
+                    let out = out?;
                     let code = out.status.code().unwrap_or(-1);
                     let stdout = String::from_utf8_lossy(&out.stdout);
                     eprint!("{}", String::from_utf8_lossy(&out.stderr));
@@ -649,7 +673,8 @@ impl<'a> Run<'a> {
     }
 
     /// `{vip_url}` (or `{proxy_url}`, the VM driver's name for it) and
-    /// `{app_urls}` in `run` commands, from the topology.
+    /// `{app_urls}` in `run` commands, from the topology. (`{spare_address}`
+    /// is the `run` step's own: it adds the address for the command.)
     fn expand(&self, cmd: &str) -> String {
         cmd.replace("{vip_url}", &self.lab.topo.vip_url())
             .replace("{proxy_url}", &self.lab.topo.vip_url())
