@@ -1838,6 +1838,10 @@ static PROFILED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::
 struct Perf {
     child: Child,
     data: PathBuf,
+    /// `perf sched record` over the first seconds of the phase: how long
+    /// each thread waited for a core once runnable.
+    sched: Child,
+    sched_data: PathBuf,
     name: String,
 }
 
@@ -1856,18 +1860,42 @@ impl Perf {
             .stderr(Stdio::null())
             .spawn()
             .context("starting perf record")?;
+        let sched_data = util::target_dir().join(format!("bench/perf-{name}-sched.data"));
+        let sched = Command::new("perf")
+            .args(["sched", "record", "-a", "-o"])
+            .arg(&sched_data)
+            .args(["--", "sleep", &seconds.min(15).to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("starting perf sched record")?;
         Ok(Perf {
             child,
             data,
+            sched,
+            sched_data,
             name: name.to_string(),
         })
     }
 
-    /// Waits for perf, then writes the CPU share per thread name and the
-    /// hottest symbols to target/bench/perf-*.txt.
+    /// Waits for perf, then writes the CPU share per thread name, the
+    /// hottest symbols and the longest waits for a core to
+    /// target/bench/perf-*.txt.
     fn finish(mut self) -> Result<()> {
         let _ = self.child.wait();
+        let _ = self.sched.wait();
         let dir = util::target_dir().join("bench");
+        let sched = util::output(
+            Command::new("perf")
+                .args(["sched", "latency", "--sort", "max", "-i"])
+                .arg(&self.sched_data),
+        )?;
+        let top: Vec<&str> = sched.lines().take(24).collect();
+        std::fs::write(
+            dir.join(format!("perf-{}-sched.txt", self.name)),
+            top.join("\n") + "\n",
+        )?;
+        let _ = std::fs::remove_file(&self.sched_data);
         for (what, sort) in [("threads", "comm"), ("symbols", "comm,dso,sym")] {
             let file = format!("perf-{}-{what}.txt", self.name);
             let out = util::output(
@@ -1889,10 +1917,9 @@ impl Perf {
             std::fs::write(dir.join(file), out)?;
         }
         eprintln!(
-            "    profile: {}/perf-{}-threads.txt, perf-{}-symbols.txt",
+            "    profile: {}/perf-{n}-threads.txt, perf-{n}-symbols.txt, perf-{n}-sched.txt",
             dir.display(),
-            self.name,
-            self.name
+            n = self.name
         );
         Ok(())
     }
