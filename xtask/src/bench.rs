@@ -90,6 +90,9 @@ enum What {
     Tls,
 }
 
+/// The metric line of the service's open database connections.
+const OPEN_CONNECTIONS: &str = "twofa_db_pool_connections{state=\"open\"}";
+
 /// Password of every bench account (long and not a common one).
 const PASSWORD: &str = "bench-correct-horse-battery-staple";
 /// Upper bound of any single phase, whatever the arguments say.
@@ -529,6 +532,9 @@ struct Overload {
     settled_rss_kib: u64,
     shed_metric: u64,
     queue_peak_metric: u64,
+    /// Open database connections of the service's pool, before the load
+    /// and after it (what stays of the RSS above idle).
+    db_connections: (u64, u64),
     load: String,
 }
 
@@ -784,8 +790,8 @@ impl Report {
             );
             let _ = writeln!(
                 s,
-                "| `/metrics`: twofa_hash_shed_total, twofa_hash_queue_length_max | {}, {} | |",
-                o.shed_metric, o.queue_peak_metric
+                "| `/metrics`: twofa_hash_shed_total, twofa_hash_queue_length_max; open database connections before / after | {}, {}; {} / {} | |",
+                o.shed_metric, o.queue_peak_metric, o.db_connections.0, o.db_connections.1
             );
         }
         let _ = writeln!(
@@ -1233,6 +1239,7 @@ impl Bench {
         };
         // Let the workers release their buffers before the load starts.
         tokio::time::sleep(Duration::from_secs(2)).await;
+        let connections_before = self.db_connections(serve).await?;
         let _t = util::step(&format!(
             "overload: {} clients at nice {client_nice} posting passwords for {seconds} s",
             args.overload_clients
@@ -1368,13 +1375,8 @@ impl Bench {
             .await?
             .text()
             .await?;
-        let metric = |name: &str| {
-            metrics
-                .lines()
-                .find_map(|l| l.strip_prefix(&format!("{name} ")))
-                .and_then(|v| v.trim().parse::<f64>().ok())
-                .unwrap_or(-1.0) as u64
-        };
+        let metric = |name: &str| metric_value(&metrics, name).unwrap_or(-1.0) as u64;
+        o.db_connections = (connections_before, metric(OPEN_CONNECTIONS));
         o.shed_metric = metric("twofa_hash_shed_total");
         o.queue_peak_metric = metric("twofa_hash_queue_length_max");
         o.load = format!("{load_start}–{}", Machine::loadavg());
@@ -1395,6 +1397,20 @@ impl Bench {
             o.back_to_idle
         );
         Ok(o)
+    }
+
+    /// The service's open database connections, from its `/metrics`.
+    async fn db_connections(&self, serve: &Serve) -> Result<u64> {
+        let metrics = self
+            .http
+            .get(format!("http://{}/metrics", serve.metrics))
+            .send()
+            .await?
+            .text()
+            .await?;
+        metric_value(&metrics, OPEN_CONNECTIONS)
+            .map(|v| v as u64)
+            .context("no open database connections in /metrics")
     }
 
     fn browser(&self) -> Browser {
@@ -1508,13 +1524,16 @@ impl Bench {
     fn take(&self) -> Option<Arc<Account>> {
         let mut queue = self.queue.lock().expect("not poisoned");
         let accounts = self.accounts.lock().expect("not poisoned");
-        let &front = queue.front()?;
-        if accounts[front].last_step.load(Ordering::SeqCst) >= current_step() {
-            return None;
-        }
-        queue.pop_front();
-        queue.push_back(front);
-        Some(accounts[front].clone())
+        // The least recently used account whose code of this step is still
+        // unused. (A copy made by `with_base` keeps the order it was made
+        // with, while another copy may have used accounts since.)
+        let now = current_step();
+        let at = queue
+            .iter()
+            .position(|&i| accounts[i].last_step.load(Ordering::SeqCst) < now)?;
+        let i = queue.remove(at).expect("found above");
+        queue.push_back(i);
+        Some(accounts[i].clone())
     }
 
     fn available(&self) -> usize {
@@ -2144,6 +2163,14 @@ impl VipDriver {
             Ok(run)
         })
     }
+}
+
+/// The value of the sample `name` (with its labels) in a `/metrics` text.
+fn metric_value(metrics: &str, name: &str) -> Option<f64> {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{name} ")))
+        .and_then(|v| v.trim().parse().ok())
 }
 
 /// Sets the calling thread's nice value (0: leaves it alone).
