@@ -1368,13 +1368,7 @@ impl Bench {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        let metrics = self
-            .http
-            .get(format!("http://{}/metrics", serve.metrics))
-            .send()
-            .await?
-            .text()
-            .await?;
+        let metrics = self.metrics(serve).await?;
         let metric = |name: &str| metric_value(&metrics, name).unwrap_or(-1.0) as u64;
         o.db_connections = (connections_before, metric(OPEN_CONNECTIONS));
         o.shed_metric = metric("twofa_hash_shed_total");
@@ -1399,16 +1393,15 @@ impl Bench {
         Ok(o)
     }
 
+    /// The service's `/metrics` text, from its metrics listener.
+    async fn metrics(&self, serve: &Serve) -> Result<String> {
+        let url = format!("http://{}/metrics", serve.metrics);
+        Ok(self.http.get(url).send().await?.text().await?)
+    }
+
     /// The service's open database connections, from its `/metrics`.
     async fn db_connections(&self, serve: &Serve) -> Result<u64> {
-        let metrics = self
-            .http
-            .get(format!("http://{}/metrics", serve.metrics))
-            .send()
-            .await?
-            .text()
-            .await?;
-        metric_value(&metrics, OPEN_CONNECTIONS)
+        metric_value(&self.metrics(serve).await?, OPEN_CONNECTIONS)
             .map(|v| v as u64)
             .context("no open database connections in /metrics")
     }
