@@ -278,9 +278,11 @@ fn service(args: Args) -> Result<()> {
         let s = Serve::start(&twofa, &env, &dir, 300 + i)?;
         std::thread::sleep(Duration::from_secs(1));
         let idle = s.status_kib("VmRSS")?;
+        let idle_split = s.rss_split()?;
         let b = bench.with_base(&format!("http://{}", s.listen));
         let mut o = rt.block_on(b.overload(&args, nice, idle, &s))?;
         o.idle_rss_kib = idle;
+        o.idle_split = idle_split;
         report.overload.push(o);
     }
     drop(cluster);
@@ -530,6 +532,10 @@ struct Overload {
     after_rss_kib: u64,
     back_to_idle: Option<Duration>,
     settled_rss_kib: u64,
+    /// RSS as (anonymous, file-backed) KiB, idle and at the end of the
+    /// watch: file-backed pages are the binary's code read in by the load.
+    idle_split: (u64, u64),
+    settled_split: (u64, u64),
     shed_metric: u64,
     queue_peak_metric: u64,
     /// Open database connections of the service's pool, before the load
@@ -790,6 +796,14 @@ impl Report {
             );
             let _ = writeln!(
                 s,
+                "| the same, anonymous / file-backed (the binary's pages): idle, at the end | {} / {}, {} / {} | |",
+                mib(o.idle_split.0),
+                mib(o.idle_split.1),
+                mib(o.settled_split.0),
+                mib(o.settled_split.1)
+            );
+            let _ = writeln!(
+                s,
                 "| `/metrics`: twofa_hash_shed_total, twofa_hash_queue_length_max; open database connections before / after | {}, {}; {} / {} | |",
                 o.shed_metric, o.queue_peak_metric, o.db_connections.0, o.db_connections.1
             );
@@ -957,6 +971,12 @@ impl Serve {
             .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
             .and_then(|v| v.split_whitespace().next()?.parse().ok())
             .ok_or_else(|| anyhow!("no {field} in /proc/{}/status", self.child.id()))
+    }
+
+    /// (RssAnon, RssFile): memory of its own, and pages of files (the
+    /// binary, shared libraries) it has read in.
+    fn rss_split(&self) -> Result<(u64, u64)> {
+        Ok((self.status_kib("RssAnon")?, self.status_kib("RssFile")?))
     }
 
     fn stop(&mut self) {
@@ -1368,6 +1388,7 @@ impl Bench {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+        o.settled_split = serve.rss_split()?;
         let metrics = self.metrics(serve).await?;
         let metric = |name: &str| metric_value(&metrics, name).unwrap_or(-1.0) as u64;
         o.db_connections = (connections_before, metric(OPEN_CONNECTIONS));
