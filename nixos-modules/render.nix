@@ -65,6 +65,13 @@ in {
       timeout http-keep-alive 10s
       retries ${toString haproxy.retries}
       option redispatch 1
+      # Every request on a connection of its own to the app. An idle
+      # connection kept for reuse cannot tell that its app died with the
+      # link down: a request sent on it waited, unanswered and never
+      # retried, until the node came back (app-crash, 5.9 s). A new
+      # connection to a dead app fails within `timeout connect` and is
+      # sent again to another app, POSTs included (nothing was sent).
+      http-reuse never
       retry-on conn-failure empty-response response-timeout
 
     frontend www
