@@ -521,6 +521,31 @@ def classify_report(report: dict[str, Any], window_ms: int) -> None:
     report["failed_logins"] = total - flying
 
 
+def count_haproxy_hangs(report: dict[str, Any], hangs: list[tuple[int, int]]) -> None:
+    """The failures a hung HAProxy caught (as the lab's): a login or
+    registration whose last request started while HAProxy was paused on the
+    proxy holding the VIP, ended by a transport error. `hangs` are (from,
+    to) in the load's milliseconds. Every failure still counts in
+    `success_ratio` and `logins_failed`."""
+    per_hang = [0] * len(hangs)
+    for f in report.get("failures", []):
+        if f.get("op") not in ("login", "registration") or not str(f.get("cause", "")).startswith("transport"):
+            continue
+        start = int(f.get("start_ms", 0))
+        for i, (first, last) in enumerate(hangs):
+            if first <= start < last:
+                per_hang[i] += 1
+                break
+    caught = sum(per_hang)
+    failed_logins = int(report.get("probe_logins_failed", report.get("logins_failed", 0)))
+    ok = int(report.get("logins_ok", 0)) + int(report.get("registrations_ok", 0))
+    beside = max(ok + failed_logins + int(report.get("registrations_failed", 0)) - caught, 0)
+    report["haproxy_hangs"] = len(hangs)
+    report["haproxy_hang_failures"] = caught
+    report["failures_per_haproxy_hang"] = max(per_hang, default=0)
+    report["success_ratio_beside_haproxy_hangs"] = round(ok / beside, 4) if beside else 0.0
+
+
 def verdict(expect: dict[str, Any], report: dict[str, Any]) -> list[str]:
     """`max_X` bounds the report's X from above, `min_X` from below, any
     other key must equal it: the same reading as the lab's."""
@@ -568,6 +593,11 @@ class Runner:
         self.targets: list[dict[str, Any]] = []
         self.window_ms = int(scenario.get("expect", {}).get("in_flight_window_ms", 0))
         self.last_fault: float | None = None
+        # Fault marks sent to the current load, and each HAProxy pause on the
+        # VIP holder as (index of its mark, seconds): the load's `faults`
+        # list gives the mark's time on the load's clock.
+        self.fault_marks = 0
+        self.haproxy_hangs: list[tuple[int, float]] = []
 
     def resume_all(self) -> None:
         """Resume every pause now; a pause must never outlive its step's
@@ -581,6 +611,8 @@ class Runner:
         for name in names:
             role = self.cluster.nodes[name]["role"]
             self.load.control(f"{what} {{now}} {name} {role}")
+            if what == "fault":
+                self.fault_marks += 1
 
     def before_fault(self, names: list[str]) -> None:
         """A registration burst just before a fault under load (one for
@@ -608,9 +640,20 @@ class Runner:
             c.wait_healthy(timeout)
         elif action == "start_load":
             self.load.start()
+            self.fault_marks = 0
+            self.haproxy_hangs = []
         elif action == "wait_load":
             report = self.load.wait()
             classify_report(report, self.window_ms)
+            marks = report.get("faults", [])
+            count_haproxy_hangs(
+                report,
+                [
+                    (int(marks[i]["at_ms"]), int(marks[i]["at_ms"]) + int(seconds * 1000))
+                    for i, seconds in self.haproxy_hangs
+                    if i < len(marks) and "at_ms" in marks[i]
+                ],
+            )
             if self.report is not None:
                 # Several loads: the later report wins, failures and losses add up.
                 for key in ("logins_failed", "failed_logins", "accounts_lost", "probe_logins_failed",
@@ -634,7 +677,16 @@ class Runner:
             if action == "stop_service":
                 c.last_taken_down = names
         elif action == "pause":
-            for name in names:
+            vip = None
+            if step["service"] == "haproxy":
+                try:
+                    vip = c.vip_holder()
+                except ScenarioError:
+                    vip = None  # no holder: no request can be caught
+            for k, name in enumerate(names):
+                if name == vip and self.load.started:
+                    # before_fault marked each name just now, in this order.
+                    self.haproxy_hangs.append((self.fault_marks - len(names) + k, float(step["seconds"])))
                 n = len(self.targets)
                 pid_file, timer = f"/run/twofa-pause-{n}.pids", f"twofa-resume-{n}"
                 c.vms[name].succeed(*pause_commands(step["service"], pid_file, timer, float(step["seconds"])))

@@ -162,8 +162,11 @@ def subtest(name: str) -> Iterator[None]:
 
 
 def satisfying(expect: dict[str, Any]) -> dict[str, Any]:
-    """A load report that meets every figure of [expect] exactly."""
-    return {(k[4:] if k.startswith(("max_", "min_")) else k): v for k, v in expect.items()}
+    """A load report that meets every figure of [expect] exactly, with
+    logins that all succeeded for the figures the driver derives."""
+    report: dict[str, Any] = {"logins_ok": 100}
+    report.update({(k[4:] if k.startswith(("max_", "min_")) else k): v for k, v in expect.items()})
+    return report
 
 
 def play(topology_path: str, scenario_path: str, report: dict[str, Any]) -> World:
@@ -359,6 +362,53 @@ service = "twofa"
     print("ok: a KILLed service is killed (main process only) then stopped, so systemd does not restart it")
 
 
+HANG = """name = "hang"
+[load]
+concurrency = 2
+[profile.short]
+load_seconds = 30
+[[steps]]
+action = "start_load"
+[[steps]]
+action = "pause"
+node = "@proxy-master"
+service = "haproxy"
+seconds = 4
+[[steps]]
+action = "wait_load"
+[expect]
+max_failures_per_haproxy_hang = 2
+min_success_ratio_beside_haproxy_hangs = 0.99
+"""
+
+
+def check_haproxy_hangs(topology_path: str, work: Path) -> None:
+    """A transport failure that started while the VIP holder's HAProxy was
+    paused is the hang's; an answer (a 503), or a failure after the pause
+    ended, is not, and counts against the ratio beside the hangs."""
+    scenario = work / "hang.toml"
+    scenario.write_text(HANG)
+    base = {"accounts_lost": 0, "logins_ok": 98, "faults": [{"at_ms": 10_000}], "failures_listed_all": True}
+
+    def failure(start: int, cause: str) -> dict[str, Any]:
+        return {"op": "login", "start_ms": start, "end_ms": start + 15_000, "cause": cause}
+
+    caught = [failure(10_050, "transport: error sending request"), failure(10_100, "transport: reset")]
+    world = play(topology_path, str(scenario), {**base, "logins_failed": 2, "failures": caught})
+    assert any(" fault " in e and " proxy" in e for e in world.log), world.log
+    for not_the_hangs in (
+        [caught[0], failure(10_100, "503 on POST /login")],
+        [caught[0], failure(14_100, "transport: error sending request")],
+    ):
+        try:
+            play(topology_path, str(scenario), {**base, "logins_failed": 2, "failures": not_the_hangs})
+        except sd.ScenarioError as e:
+            assert "success_ratio_beside_haproxy_hangs" in str(e), e
+        else:
+            raise AssertionError(f"a failure outside the hang was counted as its: {not_the_hangs[1]}")
+    print("ok: transport failures started during a VIP holder's HAProxy pause are the hang's, a 503 or a later one is not")
+
+
 def check_pauses(topology_path: str, work: Path) -> None:
     """A pause stops the processes chosen by role at run time and leaves
     their resumption to a timer in the VM; a scenario that fails while a
@@ -472,6 +522,7 @@ def main(argv: list[str]) -> int:
         check_leader_is_crashed(topology_path, Path(tmp))
         check_service_faults(topology_path, Path(tmp))
         check_pauses(topology_path, Path(tmp))
+        check_haproxy_hangs(topology_path, Path(tmp))
         check_spare_address(topology_path, Path(tmp))
     for path in scenario_paths:
         with open(path, "rb") as f:

@@ -67,6 +67,10 @@ struct One {
     pids: Vec<u32>,
     seconds: f64,
     started: Instant,
+    /// Unix ms just before the first SIGSTOP, for the load's accounting.
+    at_ms: u64,
+    /// A paused HAProxy on the proxy holding the VIP at that moment.
+    held_vip: bool,
     cancel: Arc<AtomicBool>,
     handle: Option<std::thread::JoinHandle<f64>>,
     resumed_after_s: Option<f64>,
@@ -83,8 +87,18 @@ impl Pauses {
     /// resumes them after `seconds`. New processes forked while the first
     /// ones were being stopped (a postmaster starting a backend) are caught
     /// by looking again until nothing new appears.
-    pub fn pause(&mut self, node: &str, service: &str, seconds: f64) -> Result<Vec<u32>> {
+    /// `held_vip`: `node` held the VIP when it was paused (for HAProxy).
+    pub fn pause(
+        &mut self,
+        node: &str,
+        service: &str,
+        seconds: f64,
+        held_vip: bool,
+    ) -> Result<Vec<u32>> {
         let (comm, _) = target(service)?;
+        let at_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
         let mut stopped: Vec<u32> = Vec::new();
         for _ in 0..5 {
             let new: Vec<u32> = with_comm(node, comm)
@@ -104,6 +118,10 @@ impl Pauses {
         }
         eprintln!("    paused {service} on {node} (pids {stopped:?}) for {seconds} s");
         self.resume_later(node, service, stopped.clone(), seconds);
+        if let Some(one) = self.list.last_mut() {
+            one.at_ms = at_ms;
+            one.held_vip = held_vip;
+        }
         Ok(stopped)
     }
 
@@ -128,6 +146,8 @@ impl Pauses {
             pids: stopped,
             seconds,
             started,
+            at_ms: 0,
+            held_vip: false,
             cancel,
             handle: Some(handle),
             resumed_after_s: None,
@@ -169,9 +189,25 @@ impl Pauses {
                 "service": o.service,
                 "pids": o.pids,
                 "seconds": o.seconds,
+                "at_ms": o.at_ms,
+                "held_vip": o.held_vip,
                 "resumed_after_s": o.resumed_after_s,
             }))
             .collect::<Vec<_>>())
+    }
+
+    /// The windows (unix ms, from the SIGSTOP to the SIGCONT, or to its
+    /// planned time while it still runs) in which HAProxy was paused on
+    /// the proxy holding the VIP.
+    pub fn haproxy_hangs(&self) -> Vec<(u64, u64)> {
+        self.list
+            .iter()
+            .filter(|o| o.service == "haproxy" && o.held_vip)
+            .map(|o| {
+                let s = o.resumed_after_s.unwrap_or(o.seconds);
+                (o.at_ms, o.at_ms + (s * 1000.0).round() as u64)
+            })
+            .collect()
     }
 
     pub fn is_empty(&self) -> bool {
