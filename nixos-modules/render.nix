@@ -72,6 +72,15 @@ in {
       # connection to a dead app fails within `timeout connect` and is
       # sent again to another app, POSTs included (nothing was sent).
       http-reuse never
+      # A request an app has taken when its node dies (link down, nothing
+      # resets) would wait for `timeout server`: TCP keepalive probes on
+      # the connection to the app, after 1 s without traffic, every 1 s,
+      # end it after 2 unanswered. A live app's kernel answers them even
+      # while the app holds the request through a database failover.
+      option srvtcpka
+      srvtcpka-idle 1s
+      srvtcpka-intvl 1s
+      srvtcpka-cnt 2
       retry-on conn-failure empty-response response-timeout
 
     frontend www
