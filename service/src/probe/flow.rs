@@ -34,13 +34,22 @@ pub fn unix_ms() -> u64 {
 }
 
 pub fn client(connect_timeout: Duration, timeout: Duration) -> Result<reqwest::Client> {
+    client_from(connect_timeout, timeout, None)
+}
+
+/// As [`client`], its connections sent from `local_address` when given.
+pub fn client_from(
+    connect_timeout: Duration,
+    timeout: Duration,
+    local_address: Option<std::net::IpAddr>,
+) -> Result<reqwest::Client> {
     Ok(crate::client::http(&crate::client::Options {
         connect_timeout: Some(connect_timeout),
         timeout: Some(timeout),
         // A fresh connection per request: a pooled connection to a dead
         // proxy would hang instead of failing fast.
         max_idle_per_host: 0,
-        local_address: None,
+        local_address,
     })?)
 }
 

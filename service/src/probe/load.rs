@@ -93,6 +93,13 @@ pub struct LoadArgs {
     /// Upper bound on the wait for `verify` after the load.
     #[arg(long, default_value_t = 900)]
     pub verify_wait_s: u64,
+    /// Source addresses for the final check (comma-separated), one per
+    /// checking browser: the proxy's per-address rate limit then applies
+    /// to each, as to that many people, instead of making one address wait
+    /// out its 429s. The addresses must be the client's. Without it, every
+    /// check goes from the client's own address.
+    #[arg(long, value_delimiter = ',')]
+    pub verify_from: Vec<std::net::IpAddr>,
 }
 
 struct Pool {
@@ -470,10 +477,24 @@ pub async fn run(args: LoadArgs) -> Result<i32> {
     let missing_from_pool = ack.len() - queue.lock().unwrap().len();
     let lost_shared = Arc::new(Mutex::new(Vec::<String>::new()));
     let checked = Arc::new(Mutex::new(Vec::<Account>::new()));
+    let sources: Vec<reqwest::Client> = if args.verify_from.is_empty() {
+        vec![http.clone()]
+    } else {
+        args.verify_from
+            .iter()
+            .map(|a| {
+                flow::client_from(
+                    Duration::from_millis(args.connect_timeout_ms),
+                    Duration::from_secs(args.request_timeout_s),
+                    Some(*a),
+                )
+            })
+            .collect::<Result<_>>()?
+    };
     let mut checkers = tokio::task::JoinSet::new();
-    for _ in 0..args.concurrency.max(3) {
+    for i in 0..args.concurrency.max(3).max(sources.len()) {
         let (http, url, queue, lost, checked) = (
-            http.clone(),
+            sources[i % sources.len()].clone(),
             args.url.clone(),
             queue.clone(),
             lost_shared.clone(),
@@ -621,6 +642,7 @@ pub async fn run(args: LoadArgs) -> Result<i32> {
         "setup_s": (setup_s * 10.0).round() / 10.0,
         "load_s": (load_s * 10.0).round() / 10.0,
         "verify_s": (verify_s * 10.0).round() / 10.0,
+        "verify_sources": sources.len(),
     });
     if let (Some(r), serde_json::Value::Object(m)) = (report.as_object_mut(), more) {
         r.extend(m);

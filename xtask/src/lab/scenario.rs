@@ -205,6 +205,8 @@ struct Run<'a> {
     pauses: Pauses,
     /// Every fault step's target as resolved at run time.
     targets: Vec<Value>,
+    /// The client's extra addresses for the load's final check.
+    verify_sources: Vec<std::net::Ipv4Addr>,
 }
 
 /// A role's holder, asked again for up to 10 s: one answer can be lost to
@@ -316,6 +318,20 @@ impl<'a> Run<'a> {
             }
             cmd.arg("--accounts-file").arg(kept);
         }
+        // The final check's browsers, each from an address of its own: on
+        // one address the proxy's per-address rate limit paced them (about
+        // 30 s of 429s per scenario for some 140 accounts).
+        let checkers = l.concurrency.unwrap_or(4).max(3);
+        let sources = super::overload::source_addresses(self.lab, checkers as usize)?;
+        super::overload::add_addresses(self.lab, &t.client().name, &sources)?;
+        cmd.arg("--verify-from").arg(
+            sources
+                .iter()
+                .map(|a| a.to_string())
+                .collect::<Vec<_>>()
+                .join(","),
+        );
+        self.verify_sources = sources;
         let child = cmd
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
@@ -391,6 +407,8 @@ impl<'a> Run<'a> {
                     )
                 })?;
                 let mut report: Value = serde_json::from_str(&text)?;
+                let client = self.lab.topo.client().name.clone();
+                super::overload::remove_addresses(self.lab, &client, &self.verify_sources);
                 classify_report(&mut report, self.window_ms());
                 count_haproxy_hangs(&mut report, &self.pauses.haproxy_hangs());
                 eprintln!(
@@ -1018,6 +1036,7 @@ pub fn run_one(lab: &Lab, name: &str, full: bool, seed: Option<u64>) -> Result<b
         loads: 0,
         pauses: Pauses::default(),
         targets: Vec::new(),
+        verify_sources: Vec::new(),
     };
     let mut failures = Vec::new();
     for (i, step) in scenario.steps.iter().enumerate() {
