@@ -117,16 +117,20 @@ impl Pauses {
             bail!("{node}: no {service} process ({comm}) to pause");
         }
         eprintln!("    paused {service} on {node} (pids {stopped:?}) for {seconds} s");
-        self.resume_later(node, service, stopped.clone(), seconds);
-        if let Some(one) = self.list.last_mut() {
-            one.at_ms = at_ms;
-            one.held_vip = held_vip;
-        }
+        self.resume_later(node, service, stopped.clone(), seconds, at_ms, held_vip);
         Ok(stopped)
     }
 
     /// Starts the timer that SIGCONTs `stopped` after `seconds`.
-    fn resume_later(&mut self, node: &str, service: &str, stopped: Vec<u32>, seconds: f64) {
+    fn resume_later(
+        &mut self,
+        node: &str,
+        service: &str,
+        stopped: Vec<u32>,
+        seconds: f64,
+        at_ms: u64,
+        held_vip: bool,
+    ) {
         let cancel = Arc::new(AtomicBool::new(false));
         let (c, pids) = (cancel.clone(), stopped.clone());
         let started = Instant::now();
@@ -146,8 +150,8 @@ impl Pauses {
             pids: stopped,
             seconds,
             started,
-            at_ms: 0,
-            held_vip: false,
+            at_ms,
+            held_vip,
             cancel,
             handle: Some(handle),
             resumed_after_s: None,
@@ -262,7 +266,7 @@ mod tests {
     fn a_pause_is_resumed_by_its_timer_and_recorded() {
         let mut child = stopped_sleep();
         let mut p = Pauses::default();
-        p.resume_later("n", "test", vec![child.id()], 0.3);
+        p.resume_later("n", "test", vec![child.id()], 0.3, 0, false);
         std::thread::sleep(Duration::from_millis(100));
         assert_eq!(state(child.id()), 'T', "resumed before its time");
         p.wait_all();
@@ -281,7 +285,7 @@ mod tests {
         let start = Instant::now();
         {
             let mut p = Pauses::default();
-            p.resume_later("n", "test", vec![child.id()], 600.0);
+            p.resume_later("n", "test", vec![child.id()], 600.0, 0, false);
             // Dropped here, as when a scenario fails mid-way.
         }
         assert!(start.elapsed() < Duration::from_secs(5));

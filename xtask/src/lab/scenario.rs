@@ -966,9 +966,8 @@ pub fn classify_report(report: &mut Value, window_ms: u64) {
 /// compares the figures below with the same goal. Every failure still
 /// counts in `success_ratio` and `logins_failed`.
 pub fn count_haproxy_hangs(report: &mut Value, hangs: &[(u64, u64)]) {
-    let failures = report["failures"].as_array().cloned().unwrap_or_default();
     let mut per_hang = vec![0u64; hangs.len()];
-    for f in &failures {
+    for f in report["failures"].as_array().into_iter().flatten() {
         let op = f["op"].as_str().unwrap_or_default();
         let transport = f["cause"]
             .as_str()
