@@ -441,20 +441,30 @@ impl Page {
             scroll <= inner,
             "{here} scrolls sideways: content {scroll} px in a {inner} px window"
         );
-        for field in self
+        // Every visible field read in one script, in the current document:
+        // element handles taken while a navigation commits go stale (CI).
+        let fields = self
             .client
-            .find_all(Locator::Css("input:not([type=hidden])"))
+            .execute(
+                "return Array.from(document.querySelectorAll('input:not([type=hidden])')).map(f => ({\
+                   id: f.id || '', name: f.getAttribute('name') || '',\
+                   autocomplete: f.getAttribute('autocomplete'),\
+                   class: f.getAttribute('class') || '', inputmode: f.getAttribute('inputmode'),\
+                   labelled: !!f.id && !!document.querySelector(`label[for='${f.id}']`)}));",
+                vec![],
+            )
             .await
-            .expect("fields")
-        {
-            let id = field.attr("id").await.unwrap().unwrap_or_default();
+            .expect("the page's fields");
+        for field in fields.as_array().expect("an array of fields") {
+            let attr = |k: &str| field[k].as_str().map(str::to_string);
+            let id = attr("id").unwrap_or_default();
             assert!(
-                !id.is_empty() && self.has(&format!("label[for='{id}']")).await,
+                !id.is_empty() && field["labelled"].as_bool() == Some(true),
                 "{here}: field {id:?} has no label"
             );
             // What phones and password managers need to fill the field.
-            let name = field.attr("name").await.unwrap().unwrap_or_default();
-            let autocomplete = field.attr("autocomplete").await.unwrap();
+            let name = attr("name").unwrap_or_default();
+            let autocomplete = attr("autocomplete");
             let expected: &[&str] = match name.as_str() {
                 "email" => &["email"],
                 "password" if here == "/register" => &["new-password"],
@@ -472,13 +482,10 @@ impl Page {
             );
             // The account page's proof field takes a recovery code too, so
             // it keeps the full keyboard.
-            let letters_too = field
-                .attr("class")
-                .await
-                .unwrap()
-                .is_some_and(|c| c.split(' ').any(|c| c == "proof-code"));
+            let letters_too =
+                attr("class").is_some_and(|c| c.split(' ').any(|c| c == "proof-code"));
             if name == "code" && !letters_too {
-                let mode = field.attr("inputmode").await.unwrap();
+                let mode = attr("inputmode");
                 assert_eq!(mode.as_deref(), Some("numeric"), "{here}: code field");
             }
         }
